@@ -1,0 +1,61 @@
+"""extkit: worker-extension middleware for function apps.
+
+Extensions run code around every invocation of a function app: timing, tracing, authentication,
+log correlation. They are ordinary pip-installable packages; an app owner lists one in
+``requirements.txt``, calls ``SomeExtension.configure(...)`` in function code and starts the app.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .context import Context, ExtensionState, RetryContext, TraceContext
+from .correlation import current_invocation, invocation_scope
+from .engine import Engine, LoadedFunction
+from .errors import (
+    ExtensionDefinitionError,
+    FunctionExtensionException,
+    InvocationTimeout,
+    RejectInvocation,
+    ShortCircuit,
+)
+from .extension import AppExtensionBase, FuncExtensionBase
+from .hookspecs import hookimpl
+from .http import HttpRequest, HttpResponse, Out
+from .registry import Registry, current_registry, isolated_registry, reset_registry
+from .threads import ContextThreadPoolExecutor, Thread, propagate
+
+try:
+    __version__ = version("extkit")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AppExtensionBase",
+    "Context",
+    "ContextThreadPoolExecutor",
+    "Engine",
+    "ExtensionDefinitionError",
+    "ExtensionState",
+    "FuncExtensionBase",
+    "FunctionExtensionException",
+    "HttpRequest",
+    "HttpResponse",
+    "InvocationTimeout",
+    "LoadedFunction",
+    "Out",
+    "Registry",
+    "RejectInvocation",
+    "RetryContext",
+    "ShortCircuit",
+    "Thread",
+    "TraceContext",
+    "__version__",
+    "current_invocation",
+    "current_registry",
+    "hookimpl",
+    "invocation_scope",
+    "isolated_registry",
+    "propagate",
+    "reset_registry",
+]

@@ -1,0 +1,35 @@
+"""Shared vocabulary: the small types every other module speaks in."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["FunctionInfo", "Layout", "Scope"]
+
+Scope = Literal["app", "function"]
+#: How the app declares its functions: a folder with ``function.json`` each, the decorator model
+#: (``function_app.py``), or plain callables handed to the engine (tests, embedding).
+Layout = Literal["folder", "decorator", "plain"]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionInfo:
+    """What the engine knows about a loaded function, independent of how it was declared."""
+
+    name: str
+    directory: str = ""
+    source_file: str | None = None
+    trigger: str = "other"
+    layout: Layout = "plain"
+    is_async: bool = False
+    bindings: tuple[dict[str, Any], ...] = field(default=())
+
+    def defined_in(self, path: str) -> bool:
+        """Whether ``path`` is the file that defines this function."""
+        if self.source_file is None:
+            return False
+        return os.path.normcase(os.path.abspath(self.source_file)) == os.path.normcase(
+            os.path.abspath(path)
+        )

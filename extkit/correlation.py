@@ -1,0 +1,133 @@
+"""Which invocation is running here: the ``invocation_id`` that log records carry.
+
+The id lives in a ``ContextVar``, set when an invocation starts and reset when it ends. asyncio
+tasks, ``asyncio.to_thread`` and extkit's thread helpers copy the context, so they see it too; a
+plain user thread sees it when it sets ``context.thread_local_storage.invocation_id`` (the
+reference's workaround), but only while that invocation is still running.
+
+The id is stamped onto each ``LogRecord`` *when the record is created* (by a record factory), not
+looked up when a handler emits it, so queued or deferred handlers keep the right id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from typing import Any, Final, Protocol
+
+from .context import Context, invocation_local
+
+__all__ = [
+    "Invocation",
+    "current_invocation",
+    "install_record_factory",
+    "invocation_scope",
+]
+
+
+class Invocation(Protocol):
+    """What log records need to know about the running invocation (a ``Context`` is one)."""
+
+    @property
+    def invocation_id(self) -> str: ...
+
+    @property
+    def function_name(self) -> str: ...
+
+
+# The running invocation's Context itself is stored: entering an invocation allocates nothing.
+_current: Final[ContextVar[Invocation | None]] = ContextVar("extkit_invocation", default=None)
+
+# Invocations that have started and not ended, by id. Only consulted for the thread-local
+# fallback: it lets a record factory tell a live id from one a pooled thread kept from before.
+# Plain dict operations are atomic under the GIL, which is all the threads here need.
+_running: Final[dict[str, Invocation]] = {}
+
+
+def current_invocation() -> Invocation | None:
+    """The invocation this code runs for, or ``None`` outside any invocation."""
+    found = _current.get()
+    if found is not None:
+        return found
+    thread_id = invocation_local.invocation_id
+    if thread_id is None:
+        return None
+    found = _running.get(thread_id)
+    if found is None:
+        invocation_local.invocation_id = None  # its invocation ended: never report it again
+    return found
+
+
+def enter(context: Context) -> Token[Invocation | None]:
+    """Mark ``context``'s invocation as running in the current context; pair with :func:`leave`."""
+    _running[context.invocation_id] = context
+    return _current.set(context)
+
+
+def leave(token: Token[Invocation | None]) -> None:
+    invocation = _current.get()
+    _current.reset(token)
+    if invocation is not None:
+        _running.pop(invocation.invocation_id, None)
+        if invocation_local.invocation_id == invocation.invocation_id:
+            invocation_local.invocation_id = None
+
+
+@contextmanager
+def invocation_scope(context: Context) -> Iterator[None]:
+    """Run a block as part of ``context``'s invocation (for hosts and tests)."""
+    token = enter(context)
+    try:
+        yield
+    finally:
+        leave(token)
+
+
+# --- stamping log records -------------------------------------------------------------------
+
+_install_lock: Final = threading.Lock()
+_installed: list[Callable[..., logging.LogRecord]] = []
+
+
+def _trace_ids() -> tuple[str | None, str | None]:
+    """The current OpenTelemetry span's ids as hex, when a recording span is current."""
+    span_context = _get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None, None
+    return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+
+
+def _get_current_span() -> Any:
+    from opentelemetry import trace
+
+    return trace.get_current_span()
+
+
+def install_record_factory() -> None:
+    """Stamp ``invocation_id``, ``function_name``, ``trace_id``, ``span_id`` on every LogRecord.
+
+    Idempotent and chained: a factory installed before keeps running underneath.
+    """
+    with _install_lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            invocation = current_invocation()
+            if invocation is None:
+                record.invocation_id = None
+                record.function_name = None
+                record.trace_id = record.span_id = None
+            else:
+                record.invocation_id = invocation.invocation_id
+                record.function_name = invocation.function_name
+                record.trace_id, record.span_id = _trace_ids()
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed.append(factory)

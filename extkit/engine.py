@@ -1,0 +1,582 @@
+"""The lifecycle engine: load functions, then run every invocation through the extensions' hooks.
+
+Per invocation the order is::
+
+    app pre -> function pre -> the function -> function post -> app post
+
+Each extension is one *layer*: its pre hook (then its around hook up to ``yield``) runs on the way
+in, its around hook's rest (then its post hook) on the way out, so layers nest like middleware and
+post hooks unwind in exactly the reverse order of the pre hooks. Post hooks always run, also when
+the function raised; then the exception propagates. An exception inside a hook is that
+extension's problem: it is logged and the invocation goes on.
+
+Everything that does not change between invocations (which extensions apply to a function, in
+which order, how each hook is called) is worked out once into a :class:`_Plan`; the per-invocation
+work is walking two tuples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
+from typing import Any, Final, final
+
+from . import correlation
+from ._hookcall import make_adapter
+from ._settings import EXTENSIONS_GATE, resolve_truthy
+from ._types import FunctionInfo, Layout
+from .context import Context, invocation_local
+from .errors import InvocationTimeout, RejectInvocation, ShortCircuit
+from .registry import Registration, Registry, current_registry
+
+__all__ = ["Engine", "LoadedFunction"]
+
+_CONTROL: Final = (RejectInvocation, ShortCircuit)
+_REFERENCE_POST: Final = object()  # marks post hooks with the reference's 4 positional arguments
+_log: Final = logging.getLogger("extkit.engine")
+
+
+@final
+class _Layer:
+    """One extension's part in one function's plan."""
+
+    __slots__ = (
+        "around",
+        "around_is_async",
+        "depth",
+        "is_app",
+        "is_async",
+        "logger",
+        "name",
+        "post",
+        "pre",
+    )
+
+    def __init__(self, entry: Registration, depth: int) -> None:
+        self.name = entry.name
+        self.logger = entry.logger
+        self.depth = depth
+        self.is_app = entry.scope == "app"
+        suffix = "_app_level" if self.is_app else ""
+        self.pre = _adapted(entry, f"pre_invocation{suffix}")
+        self.around = _adapted(entry, f"around_invocation{suffix}")
+        self.post = _adapted(entry, f"post_invocation{suffix}")
+        around = entry.hooks.get(f"around_invocation{suffix}")
+        self.around_is_async = bool(around and around[1].is_async)
+        self.is_async = any(
+            shape.is_async
+            for name, (_, shape) in entry.hooks.items()
+            if name.endswith(f"_invocation{suffix}")
+        )
+
+    def hook_name(self, role: str) -> str:
+        return f"{role}_invocation{'_app_level' if self.is_app else ''}"
+
+
+def _adapted(entry: Registration, hook_name: str) -> Callable[..., Any] | None:
+    found = entry.hooks.get(hook_name)
+    return None if found is None else make_adapter(*found)
+
+
+@final
+class _Plan:
+    """The precomputed calls for one function. Immutable once built; rebuilt when the registry
+    changes, so an invocation always pairs the pre and post hooks of one snapshot."""
+
+    __slots__ = ("layers", "post", "post_upto", "pre", "simple", "version")
+
+    def __init__(self, entries: list[Registration], version: int) -> None:
+        self.version = version
+        self.layers = tuple(_Layer(entry, depth) for depth, entry in enumerate(entries, 1))
+        pre = []
+        post_by_layer = []
+        simple = True
+        for layer, entry in zip(self.layers, entries, strict=True):
+            suffix = "_app_level" if layer.is_app else ""
+            if f"around_invocation{suffix}" in entry.hooks:
+                simple = False
+            for role in ("pre", "post"):
+                found = entry.hooks.get(f"{role}_invocation{suffix}")
+                if found is None:
+                    continue
+                fn, shape = found
+                simple = simple and not shape.is_async
+                if role == "pre":
+                    direct = shape.positional == 3
+                    pre.append(
+                        (fn, layer.logger, None if direct else make_adapter(fn, shape), layer)
+                    )
+                else:
+                    how: Any = (
+                        None
+                        if shape.positional == 5
+                        else _REFERENCE_POST
+                        if shape.positional == 4
+                        else make_adapter(fn, shape)
+                    )
+                    post_by_layer.append((fn, layer.logger, how, layer))
+        self.simple = simple
+        self.pre = tuple(pre)
+        #: post_upto[d]: post hooks of the layers 1..d, innermost first (unwinding order).
+        self.post_upto = tuple(
+            tuple(reversed([hook for hook in post_by_layer if hook[3].depth <= depth]))
+            for depth in range(len(self.layers) + 1)
+        )
+        self.post = self.post_upto[-1]
+
+
+def _report(layer: _Layer, hook_name: str, context: Context, exc: BaseException) -> None:
+    layer.logger.error(
+        "extension %s failed in %s for function %s (invocation %s): %s",
+        layer.name,
+        hook_name,
+        context.function_name,
+        context.invocation_id,
+        exc,
+        exc_info=exc,
+    )
+
+
+# --- the hot path -------------------------------------------------------------------------------
+# Written as plain loops over tuples with the common call shapes spelled out, because this runs
+# for every hook of every invocation. Error isolation is a try per hook call (near free when
+# nothing raises). Async hooks and around hooks take the general path in ``_run_layers``.
+
+
+def _run_pre(
+    plan: _Plan, context: Context, func_args: dict[str, Any]
+) -> tuple[BaseException, int] | None:
+    """Run the pre hooks; return a RejectInvocation/ShortCircuit that ends the invocation early,
+    with the depth of the layer that raised it."""
+    for fn, logger, adapter, layer in plan.pre:
+        try:
+            if adapter is None:
+                fn(logger, context, func_args)
+            else:
+                adapter(logger, context, func_args, None, None)
+        except Exception as exc:
+            if isinstance(exc, _CONTROL):
+                return exc, layer.depth
+            _report(layer, layer.hook_name("pre"), context, exc)
+    return None
+
+
+def _run_post(
+    posts: tuple[Any, ...],
+    context: Context,
+    func_args: dict[str, Any],
+    func_ret: Any,
+    func_exc: BaseException | None,
+) -> None:
+    for fn, logger, how, layer in posts:
+        try:
+            if how is None:
+                fn(logger, context, func_args, func_ret, func_exc)
+            elif how is _REFERENCE_POST:
+                fn(logger, context, func_args, func_ret)
+            else:
+                how(logger, context, func_args, func_ret, func_exc)
+        except Exception as exc:
+            _report(layer, layer.hook_name("post"), context, exc)
+
+
+def _settle(
+    plan: _Plan, ended: tuple[BaseException, int], context: Context, func_args: dict[str, Any]
+) -> Any:
+    """Finish an invocation a pre hook ended early: unwind the layers entered so far."""
+    control, depth = ended
+    posts = plan.post_upto[depth]
+    if isinstance(control, ShortCircuit):
+        _run_post(posts, context, func_args, control.result, None)
+        return control.result
+    _run_post(posts, context, func_args, None, control)
+    raise control
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _run_layers(
+    plan: _Plan,
+    context: Context,
+    func_args: dict[str, Any],
+    call: Callable[[], Awaitable[Any]],
+) -> Any:
+    """The general path: around hooks and async hooks. Same order and error policy as above."""
+    entered: list[tuple[_Layer, Any]] = []
+    result: Any = None
+    error: BaseException | None = None
+    try:
+        for layer in plan.layers:
+            entered.append((layer, None))
+            if layer.pre is not None:
+                await _isolated(layer, "pre", layer.pre, context, func_args, None, None)
+            if layer.around is not None:
+                entered[-1] = (layer, await _enter_around(layer, context, func_args))
+        result = await call()
+    except ShortCircuit as short:
+        result = short.result
+    except BaseException as exc:  # the function's failure or a deliberate rejection
+        error = exc
+    for layer, around in reversed(entered):
+        if around is not None:
+            result, error = await _exit_around(layer, around, context, result, error)
+        if layer.post is not None:
+            await _isolated(layer, "post", layer.post, context, func_args, result, error)
+    if error is not None:
+        raise error
+    return result
+
+
+async def _isolated(
+    layer: _Layer,
+    role: str,
+    adapter: Callable[..., Any],
+    context: Context,
+    func_args: dict[str, Any],
+    func_ret: Any,
+    func_exc: BaseException | None,
+) -> None:
+    try:
+        await _maybe_await(adapter(layer.logger, context, func_args, func_ret, func_exc))
+    except Exception as exc:
+        if role == "pre" and isinstance(exc, _CONTROL):
+            raise
+        _report(layer, layer.hook_name(role), context, exc)
+
+
+async def _enter_around(layer: _Layer, context: Context, func_args: dict[str, Any]) -> Any:
+    """Run an around hook up to its ``yield``; ``None`` if it failed (it is then skipped)."""
+    assert layer.around is not None
+    try:
+        around = layer.around(layer.logger, context, func_args, None, None)
+        if layer.around_is_async:
+            await around.__anext__()
+        else:
+            next(around)
+        return around
+    except (StopIteration, StopAsyncIteration):
+        exc: Exception = RuntimeError("around hook finished without yielding")
+    except Exception as raised:
+        if isinstance(raised, _CONTROL):
+            raise
+        exc = raised
+    _report(layer, layer.hook_name("around"), context, exc)
+    return None
+
+
+async def _exit_around(
+    layer: _Layer, around: Any, context: Context, result: Any, error: BaseException | None
+) -> tuple[Any, BaseException | None]:
+    """Resume an around hook with the outcome; its return value (or new exception) wins."""
+    try:
+        if layer.around_is_async:
+            if error is None:
+                await around.asend(result)
+            else:
+                await around.athrow(error)
+        elif error is None:
+            around.send(result)
+        else:
+            around.throw(error)
+    except StopIteration as stop:
+        return stop.value, None
+    except StopAsyncIteration:
+        return result, None  # async generators cannot return a value: the outcome stands
+    except BaseException as exc:
+        if exc is error or isinstance(exc, RejectInvocation) or not isinstance(exc, Exception):
+            return None, exc
+        _report(layer, layer.hook_name("around"), context, exc)
+        return result, error
+    _report(layer, layer.hook_name("around"), context, RuntimeError("around hook yielded twice"))
+    around.close() if not layer.around_is_async else await around.aclose()
+    return result, error
+
+
+def _run_to_completion(coro: Any) -> Any:
+    """Drive a coroutine from sync code: inline when it never suspends, else on a private loop."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("unreachable")  # pragma: no cover - callers only pass non-suspending work
+
+
+_thread_loops = threading.local()
+
+
+def _private_loop() -> asyncio.AbstractEventLoop:
+    loop = getattr(_thread_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _thread_loops.loop = asyncio.new_event_loop()
+    return loop
+
+
+def _call_in_thread(func: Callable[..., Any], func_args: dict[str, Any], invocation_id: str) -> Any:
+    """Run a sync function on a pool thread with the reference's thread-local id set and reset."""
+    invocation_local.invocation_id = invocation_id
+    try:
+        return func(**func_args)
+    finally:
+        invocation_local.invocation_id = None
+
+
+# --- public entry points ------------------------------------------------------------------------
+
+
+@final
+class LoadedFunction:
+    """A function the engine has loaded: invoke it any number of times, from sync or async code."""
+
+    __slots__ = ("_engine", "_func", "_plan", "_version", "_wants_context", "info")
+
+    def __init__(self, engine: Engine, func: Callable[..., Any], info: FunctionInfo) -> None:
+        self._engine = engine
+        self._func = func
+        self.info = info
+        self._wants_context = "context" in _parameters(func)
+        self._plan: _Plan | None = None
+        self._version = -1
+
+    def _current_plan(self) -> _Plan | None:
+        """The plan for this invocation; ``None`` when no hook applies (or the gate is off)."""
+        engine = self._engine
+        if not engine.enabled:
+            return None
+        version = engine.registry.version
+        if self._version != version:
+            entries = engine.registry.for_function(self.info)
+            self._plan = _Plan(entries, version) if entries else None
+            self._version = version
+        return self._plan
+
+    def new_context(self, **kwargs: Any) -> Context:
+        """A fresh ``Context`` for one invocation of this function."""
+        return Context(self.info.name, self.info.directory, trigger=self.info.trigger, **kwargs)
+
+    def call(self, func_args: dict[str, Any], context: Context) -> Any:
+        """Run the hooks and the function, without the log-correlation scope (see ``invoke``).
+
+        This is the hot path: one gate check and a version check, then two tuple walks.
+        """
+        if self._wants_context and "context" not in func_args:
+            func_args["context"] = context
+        engine = self._engine
+        if not engine.enabled:
+            return self._func(**func_args)
+        plan = self._plan if self._version == engine.registry.version else self._current_plan()
+        if plan is None:
+            return self._func(**func_args)
+        if not plan.simple:
+            return self._call_general(plan, func_args, context)
+        if plan.pre:
+            ended = _run_pre(plan, context, func_args)
+            if ended is not None:
+                return _settle(plan, ended, context, func_args)
+        try:
+            result = self._func(**func_args)
+        except BaseException as exc:
+            _run_post(plan.post, context, func_args, None, exc)
+            raise
+        _run_post(plan.post, context, func_args, result, None)
+        return result
+
+    def _call_general(self, plan: _Plan, func_args: dict[str, Any], context: Context) -> Any:
+        func = self._func
+
+        async def call() -> Any:
+            return func(**func_args)
+
+        if any(layer.is_async for layer in plan.layers):
+            return _private_loop().run_until_complete(_run_layers(plan, context, func_args, call))
+        return _run_to_completion(_run_layers(plan, context, func_args, call))
+
+    def invoke(
+        self, func_args: Mapping[str, Any] | None = None, context: Context | None = None
+    ) -> Any:
+        """One invocation from sync code: correlation scope, hooks, function. Returns its result.
+
+        An async function is run to completion on a private event loop.
+        """
+        if self.info.is_async:
+            return asyncio.run(self.invoke_async(func_args, context))
+        context = context if context is not None else self.new_context()
+        token = correlation.enter(context)
+        try:
+            return self.call(dict(func_args or {}), context)
+        finally:
+            correlation.leave(token)
+
+    async def invoke_async(
+        self,
+        func_args: Mapping[str, Any] | None = None,
+        context: Context | None = None,
+        *,
+        executor: Executor | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """One invocation from async code (a host). Hooks run on the loop (async hooks awaited);
+        a sync function runs on ``executor`` in a copy of the hooks' context, an async one on the
+        loop. ``timeout`` limits the function alone: on expiry post hooks still run and the
+        invocation fails with :class:`InvocationTimeout`."""
+        context = context if context is not None else self.new_context()
+        args = dict(func_args or {})
+        if self._wants_context and "context" not in args:
+            args["context"] = context
+        token = correlation.enter(context)
+        try:
+            plan = self._current_plan()
+            call = self._function_call(args, context, executor, timeout)
+            if plan is None:
+                return await call()
+            if not plan.simple:
+                return await _run_layers(plan, context, args, call)
+            ended = _run_pre(plan, context, args) if plan.pre else None
+            if ended is not None:
+                return _settle(plan, ended, context, args)
+            try:
+                result = await call()
+            except BaseException as exc:
+                _run_post(plan.post, context, args, None, exc)
+                raise
+            _run_post(plan.post, context, args, result, None)
+            return result
+        finally:
+            correlation.leave(token)
+
+    def _function_call(
+        self,
+        args: dict[str, Any],
+        context: Context,
+        executor: Executor | None,
+        timeout: float | None,
+    ) -> Callable[[], Awaitable[Any]]:
+        func = self._func
+        name = self.info.name
+
+        async def call() -> Any:
+            if self.info.is_async:
+                awaitable: Awaitable[Any] = func(**args)
+            else:
+                loop = asyncio.get_running_loop()
+                awaitable = loop.run_in_executor(
+                    executor,
+                    contextvars.copy_context().run,
+                    _call_in_thread,
+                    func,
+                    args,
+                    context.invocation_id,
+                )
+            if timeout is None:
+                return await awaitable
+            try:
+                return await asyncio.wait_for(awaitable, timeout)
+            except asyncio.TimeoutError as exc:
+                raise InvocationTimeout(name, timeout) from exc
+
+        return call
+
+
+def _source_file(func: Any) -> str | None:
+    try:
+        return inspect.getsourcefile(func)
+    except TypeError:
+        return None
+
+
+def _parameters(func: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
+    try:
+        return inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
+@final
+class Engine:
+    """Loads functions and runs their invocations through the registered extensions.
+
+    ``enabled`` is the extensions gate: an explicit value beats ``PYTHON_ENABLE_WORKER_EXTENSIONS``,
+    which beats the default (off). With the gate off functions run bare, at the cost of one check.
+    """
+
+    def __init__(self, *, registry: Registry | None = None, enabled: bool | None = None) -> None:
+        self.registry = registry if registry is not None else current_registry()
+        self.enabled = resolve_truthy(EXTENSIONS_GATE, enabled, default=False)
+        self.functions: dict[str, LoadedFunction] = {}
+        self._shut_down = False
+
+    def load(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        directory: str = "",
+        source_file: str | None = None,
+        trigger: str = "other",
+        layout: Layout = "plain",
+        bindings: tuple[dict[str, Any], ...] = (),
+    ) -> LoadedFunction:
+        """Load ``func`` and run the load hooks of the extensions that apply to it, once each."""
+        raw = inspect.unwrap(func)
+        info = FunctionInfo(
+            name=name or func.__name__,
+            directory=directory,
+            source_file=source_file or _source_file(raw),
+            trigger=trigger,
+            layout=layout,
+            is_async=inspect.iscoroutinefunction(raw),
+            bindings=bindings,
+        )
+        loaded = LoadedFunction(self, func, info)
+        self.functions[info.name] = loaded
+        if self.enabled:
+            self._run_load_hooks(info)
+        return loaded
+
+    def _run_load_hooks(self, info: FunctionInfo) -> None:
+        for entry in self.registry.for_function(info):
+            hook_name = (
+                "post_function_load_app_level" if entry.scope == "app" else "post_function_load"
+            )
+            found = entry.hooks.get(hook_name)
+            if found is None:
+                continue
+            fn, shape = found
+            values = {"function_name": info.name, "function_directory": info.directory}
+            try:
+                fn(**{arg: values[arg] for arg in shape.argnames})
+            except Exception as exc:
+                entry.logger.error(
+                    "extension %s failed in %s for function %s: %s",
+                    entry.name,
+                    hook_name,
+                    info.name,
+                    exc,
+                    exc_info=exc,
+                )
+
+    def shutdown(self) -> None:
+        """Run every extension's shutdown hook once (innermost first), e.g. to flush exporters."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        for entry in reversed(self.registry.entries()):
+            hook_name = "shutdown_app_level" if entry.scope == "app" else "shutdown"
+            found = entry.hooks.get(hook_name)
+            if found is None:
+                continue
+            try:
+                result = found[0]()
+                if inspect.isawaitable(result):
+                    _private_loop().run_until_complete(_maybe_await(result))
+            except Exception as exc:
+                entry.logger.error(
+                    "extension %s failed in %s: %s", entry.name, hook_name, exc, exc_info=exc
+                )

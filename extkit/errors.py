@@ -1,0 +1,61 @@
+"""Exceptions that are part of extkit's contract with extension authors and app owners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ExtensionDefinitionError",
+    "FunctionExtensionException",
+    "InvocationTimeout",
+    "RejectInvocation",
+    "ShortCircuit",
+]
+
+
+class FunctionExtensionException(Exception):
+    """Misuse of the extension API (the reference system's name, kept for familiarity)."""
+
+
+class ExtensionDefinitionError(FunctionExtensionException, TypeError):
+    """An extension class is wrong in a way that would only fail later: raised at definition time.
+
+    Subclasses ``TypeError`` because that is what a wrong signature would have raised at call time.
+    """
+
+
+class RejectInvocation(Exception):
+    """Raised deliberately by a pre or around hook to make the invocation fail.
+
+    Unlike any other exception from a hook, this one is not isolated: the function does not run,
+    the post hooks of the extensions already entered still run (they see it as ``func_exc``), and
+    the invocation fails with it. A host turns it into ``response`` when one is given, otherwise
+    into ``status_code`` with ``reason`` as the body.
+    """
+
+    def __init__(self, reason: str, *, status_code: int = 403, response: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+        self.response = response
+
+
+class ShortCircuit(Exception):
+    """Raised by a pre or around hook to answer without running the function.
+
+    The invocation succeeds with ``result`` (a cache hit, a canned reply); the post hooks of the
+    extensions already entered see it as ``func_ret``.
+    """
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result)
+        self.result = result
+
+
+class InvocationTimeout(TimeoutError):
+    """The function ran past its time limit; post hooks see this as ``func_exc``."""
+
+    def __init__(self, function_name: str, timeout: float) -> None:
+        super().__init__(f"function {function_name!r} timed out after {timeout:g} s")
+        self.function_name = function_name
+        self.timeout = timeout

@@ -1,0 +1,103 @@
+"""Structured logs with structlog: every line carries the invocation it belongs to.
+
+One stdout handler renders both stdlib ``logging`` records and structlog events through the same
+processor chain, so user code may use either and gets the same fields: ``timestamp``, ``level``,
+``logger``, ``event``, ``invocation_id``, ``function_name`` and, when a span is current,
+``trace_id`` and ``span_id``. Each processor is a plain callable, as structlog intends.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import IO, Any, Final, Literal
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from .correlation import install_record_factory
+
+__all__ = ["LogFormat", "add_record_fields", "configure_logging", "get_logger"]
+
+LogFormat = Literal["json", "console"]
+
+#: Record attributes copied onto every line (set by the record factory in ``correlation``).
+CORRELATION_FIELDS: Final = ("invocation_id", "function_name", "trace_id", "span_id")
+_HANDLER_NAME: Final = "extkit"
+
+
+def add_record_fields(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """Fill ``timestamp``, ``level``, ``logger`` and the correlation fields from the LogRecord."""
+    record: logging.LogRecord | None = event_dict.get("_record")
+    if record is None:
+        return event_dict
+    event_dict.setdefault(
+        "timestamp",
+        datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="microseconds"),
+    )
+    event_dict["level"] = record.levelname.lower()
+    event_dict["logger"] = record.name
+    for name in CORRELATION_FIELDS:
+        if event_dict.get(name) is None:
+            event_dict[name] = getattr(record, name, None)
+    if event_dict["trace_id"] is None:  # no span: leave the trace fields out rather than null
+        del event_dict["trace_id"], event_dict["span_id"]
+    return event_dict
+
+
+def _renderer(fmt: LogFormat) -> Processor:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
+def configure_logging(
+    fmt: LogFormat = "console", *, level: int | str = logging.INFO, stream: IO[str] | None = None
+) -> logging.Handler:
+    """Send all logs to ``stream`` (stdout) as JSON lines or readable console lines.
+
+    Idempotent: calling it again replaces extkit's handler instead of adding a second one.
+    """
+    if fmt not in ("json", "console"):
+        raise ValueError(f"log format must be 'json' or 'console', got {fmt!r}")
+    install_record_factory()
+    shared: list[Processor] = [
+        structlog.stdlib.ExtraAdder(),
+        add_record_fields,
+        structlog.processors.format_exc_info,
+    ]
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared[:1],
+        processors=[
+            *shared[1:],
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _renderer(fmt),
+        ],
+    )
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == _HANDLER_NAME:
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler
+
+
+def get_logger(name: str | None = None) -> Any:
+    """A structlog logger that goes through the same pipeline as stdlib ``logging``."""
+    return structlog.stdlib.get_logger(name)

@@ -97,6 +97,15 @@ class Registry:
         self._seq = 0
         self._lock = threading.RLock()
         self._init_done: set[Callable[..., Any]] = set()
+        #: Extension names (class names, case-insensitive) the app owner switched off: they stay
+        #: listed but their hooks do not run.
+        self.disabled: frozenset[str] = frozenset()
+
+    def disable(self, *names: str) -> None:
+        """Switch extensions off by name without uninstalling them."""
+        with self._lock:
+            self.disabled = self.disabled | {name.lower() for name in names}
+            self.version += 1
 
     # --- changes ------------------------------------------------------------------------------
 
@@ -182,6 +191,7 @@ class Registry:
                 for entry in self._entries.values()
                 if (scope is None or entry.scope == scope)
                 and (include_superseded or entry.superseded_by is None)
+                and (include_superseded or entry.name.lower() not in self.disabled)
             ]
         return sorted(found, key=lambda entry: (entry.scope != "app", *entry.sort_key))
 

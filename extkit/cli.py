@@ -1,0 +1,115 @@
+"""The ``extkit`` command line: one subcommand per job, each implemented next to its concept.
+
+The parser (the flags are a public contract) lives here; each command's work lives in the module
+that owns the concept and is imported only when that command runs, so ``extkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final, cast
+
+__all__ = ["build_parser", "main"]
+
+#: subcommand -> "module:function" taking the parsed arguments and returning an exit code.
+COMMANDS: Final = {
+    "start": "extkit.host:command_start",
+    "invoke": "extkit.bindings:command_invoke",
+    "extensions": "extkit.discovery:command_extensions",
+    "new-app": "extkit.scaffold:command_new_app",
+    "new-extension": "extkit.scaffold:command_new_extension",
+}
+
+
+def _default_workers() -> int:
+    raw = os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", "1")
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise SystemExit(
+            f"extkit: FUNCTIONS_WORKER_PROCESS_COUNT={raw!r} is not a whole number"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="extkit", description="Run function apps with worker extensions."
+    )
+    parser.add_argument("--version", action="store_true", help="print extkit's version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    start = sub.add_parser("start", help="serve a function app over HTTP (and run its timers)")
+    start.add_argument("app_dir", nargs="?", default=".", metavar="APP_DIR")
+    start.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    start.add_argument("--port", type=int, default=7071, help="port to bind (default 7071)")
+    start.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: FUNCTIONS_WORKER_PROCESS_COUNT or 1)",
+    )
+    start.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for sync functions (default: PYTHON_THREADPOOL_THREAD_COUNT or Python's)",
+    )
+    start.add_argument("--log-format", choices=("json", "console"), default="console")
+
+    invoke = sub.add_parser("invoke", help="run one invocation through the full engine, no server")
+    invoke.add_argument("app_dir", metavar="APP_DIR")
+    invoke.add_argument("function", metavar="FUNCTION")
+    body = invoke.add_mutually_exclusive_group()
+    body.add_argument("--data", help="request body as text")
+    body.add_argument("--json", dest="json_body", metavar="JSON", help="request body as JSON")
+    invoke.add_argument("--method", default=None, help="HTTP method (GET; POST with a body)")
+    invoke.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="query parameter (repeatable)",
+    )
+    invoke.add_argument("--log-format", choices=("json", "console"), default="console")
+
+    extensions = sub.add_parser("extensions", help="list installed and registered extensions")
+    extensions.add_argument("app_dir", nargs="?", default=None, metavar="APP_DIR")
+    extensions.add_argument("--json", action="store_true", help="machine-readable output")
+
+    new_app = sub.add_parser("new-app", help="write a runnable function app")
+    new_app.add_argument("path", nargs="?", default=".", metavar="PATH")
+
+    new_ext = sub.add_parser("new-extension", help="write a complete extension package")
+    new_ext.add_argument("name", metavar="NAME")
+    new_ext.add_argument("--scope", choices=("app", "function"), default="app")
+    new_ext.add_argument("--dir", default=".", metavar="PATH", help="where to create it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"extkit {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if getattr(args, "workers", 0) is None:
+        args.workers = _default_workers()
+    module_name, _, function_name = COMMANDS[args.command].partition(":")
+    command = cast(
+        Callable[[argparse.Namespace], int],
+        getattr(importlib.import_module(module_name), function_name),
+    )
+    return command(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

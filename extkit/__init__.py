@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .app import AuthLevel, Blueprint, FunctionApp, FunctionSpec
 from .context import Context, ExtensionState, RetryContext, TraceContext
 from .correlation import current_invocation, invocation_scope
 from .engine import Engine, LoadedFunction
@@ -23,6 +24,7 @@ from .extension import AppExtensionBase, FuncExtensionBase
 from .hookspecs import hookimpl
 from .http import HttpRequest, HttpResponse, Out
 from .registry import Registry, current_registry, isolated_registry, reset_registry
+from .schedule import TimerRequest
 from .threads import ContextThreadPoolExecutor, Thread, propagate
 
 try:
@@ -32,12 +34,16 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "AppExtensionBase",
+    "AuthLevel",
+    "Blueprint",
     "Context",
     "ContextThreadPoolExecutor",
     "Engine",
     "ExtensionDefinitionError",
     "ExtensionState",
     "FuncExtensionBase",
+    "FunctionApp",
+    "FunctionSpec",
     "FunctionExtensionException",
     "HttpRequest",
     "HttpResponse",
@@ -49,6 +55,7 @@ __all__ = [
     "RetryContext",
     "ShortCircuit",
     "Thread",
+    "TimerRequest",
     "TraceContext",
     "__version__",
     "current_invocation",

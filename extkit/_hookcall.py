@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .errors import ExtensionDefinitionError
-from .hookspecs import APP_HOOKS, FUNC_HOOKS, HOOK_ARGS, LEGACY_HOOK_NAMES
+from .hookspecs import APP_HOOKS, FUNC_HOOKS, HOOK_ARGS, LEGACY_HOOK_NAMES, PROJECT
 
 __all__ = ["HookShape", "analyse_hook", "check_hook_names", "make_adapter"]
 
@@ -67,7 +67,21 @@ def check_hook_names(owner: str, namespace: dict[str, Any], *, app_scope: bool) 
                     f"{_describe(owner, name)} looks like a misspelling of the hook "
                     f"{close[0]!r}; rename it (or start it with '_' if it is a helper)"
                 )
+            if _is_marked(namespace[name]):
+                raise ExtensionDefinitionError(
+                    f"{_describe(owner, name)} is marked @extkit.hookimpl but there is no such "
+                    f"hook; {scope}-level hooks are {', '.join(sorted(own))}"
+                )
     return found
+
+
+def _is_marked(value: Any) -> bool:
+    """Whether ``value`` (a function, classmethod or staticmethod) carries ``@extkit.hookimpl``."""
+    marker = f"{PROJECT}_impl"
+    return any(
+        getattr(candidate, marker, None) is not None
+        for candidate in (value, getattr(value, "__func__", None))
+    )
 
 
 def analyse_hook(owner: str, hook_name: str, fn: Callable[..., Any]) -> HookShape:

@@ -22,15 +22,32 @@ __all__ = [
 ]
 
 
+#: Invocations that have started and not ended, by id. ``correlation`` keeps it up to date; it
+#: lives here so the thread-local below can tell a live id from a stale one.
+_running: Final[dict[str, Context]] = {}
+
+
 class _InvocationLocal(threading.local):
     """Thread-local storage with an ``invocation_id`` slot (the reference's user-thread workaround).
 
     A user thread sets ``context.thread_local_storage.invocation_id = context.invocation_id``; logs
-    from that thread then carry the id. extkit only honours an id while its invocation is running,
-    so a pooled thread that set it once never stamps a stale id onto later records.
+    from that thread then carry the id. The id only counts while its invocation runs: once it has
+    ended the slot reads ``None`` again, so a pooled thread that set it once never stamps a stale
+    id onto later records (nor shows one to code that reads it).
     """
 
-    invocation_id: str | None = None
+    _invocation_id: str | None = None
+
+    @property
+    def invocation_id(self) -> str | None:
+        value = self._invocation_id
+        if value is not None and value not in _running:
+            value = self._invocation_id = None  # its invocation ended: cleared for good
+        return value
+
+    @invocation_id.setter
+    def invocation_id(self, value: str | None) -> None:
+        self._invocation_id = value
 
 
 #: Shared by every context, as in the reference: each thread sees its own value.

@@ -11,20 +11,24 @@ looked up when a handler emits it, so queued or deferred handlers keep the right
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
-from .context import Context, invocation_local
+from .context import Context, _running, invocation_local
+
+R = TypeVar("R")
 
 __all__ = [
     "Invocation",
     "current_invocation",
     "install_record_factory",
     "invocation_scope",
+    "run_invocation",
 ]
 
 
@@ -41,24 +45,25 @@ class Invocation(Protocol):
 # The running invocation's Context itself is stored: entering an invocation allocates nothing.
 _current: Final[ContextVar[Invocation | None]] = ContextVar("extkit_invocation", default=None)
 
-# Invocations that have started and not ended, by id. Only consulted for the thread-local
-# fallback: it lets a record factory tell a live id from one a pooled thread kept from before.
-# Plain dict operations are atomic under the GIL, which is all the threads here need.
-_running: Final[dict[str, Invocation]] = {}
+# ``_running`` (defined in ``context``): invocations that have started and not ended, by id. It
+# lets a record factory tell a live invocation from one that a task or a pooled thread kept from
+# before. Plain dict operations are atomic under the GIL, which is all the threads here need.
 
 
 def current_invocation() -> Invocation | None:
-    """The invocation this code runs for, or ``None`` outside any invocation."""
+    """The invocation this code runs for, or ``None`` outside any invocation.
+
+    Work an invocation started (a task, a thread) keeps its context after the invocation ended;
+    from then on it belongs to no invocation, so a long-lived background task does not stamp the
+    id of the invocation that happened to create it on everything it logs later.
+    """
     found = _current.get()
     if found is not None:
-        return found
-    thread_id = invocation_local.invocation_id
+        return found if _running.get(found.invocation_id) is found else None
+    thread_id = invocation_local.invocation_id  # None once its invocation ended
     if thread_id is None:
         return None
-    found = _running.get(thread_id)
-    if found is None:
-        invocation_local.invocation_id = None  # its invocation ended: never report it again
-    return found
+    return _running.get(thread_id)
 
 
 def enter(context: Context) -> Token[Invocation | None]:
@@ -70,10 +75,29 @@ def enter(context: Context) -> Token[Invocation | None]:
 def leave(token: Token[Invocation | None]) -> None:
     invocation = _current.get()
     _current.reset(token)
-    if invocation is not None:
+    if invocation is None:
+        return
+    if token.old_value is not invocation:  # not a nested scope of the same invocation
         _running.pop(invocation.invocation_id, None)
-        if invocation_local.invocation_id == invocation.invocation_id:
-            invocation_local.invocation_id = None
+
+
+def run_invocation(context: Context, fn: Callable[..., R], *args: Any) -> R:
+    """Call ``fn(*args)`` as part of ``context``'s invocation, in a copy of the current context
+    variables, so whatever it sets (a structlog binding, an OpenTelemetry context) ends with it.
+
+    The engine's sync entry point, so kept lean: the variable is set inside the copy, which is
+    dropped afterwards, so nothing needs resetting.
+    """
+    scope = contextvars.copy_context()
+    if scope.get(_current) is context:  # inside this invocation's own scope already (a host's)
+        return scope.run(fn, *args)
+    scope.run(_current.set, context)
+    invocation_id = context.invocation_id
+    _running[invocation_id] = context
+    try:
+        return scope.run(fn, *args)
+    finally:
+        _running.pop(invocation_id, None)
 
 
 @contextmanager

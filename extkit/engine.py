@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Executor
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Final, final
 
 from . import correlation
@@ -39,6 +41,7 @@ __all__ = ["Engine", "LoadedFunction"]
 _CONTROL: Final = (RejectInvocation, ShortCircuit)
 _REFERENCE_POST: Final = object()  # marks post hooks with the reference's 4 positional arguments
 _log: Final = logging.getLogger("extkit.engine")
+_run_invocation: Final = correlation.run_invocation
 
 
 @final
@@ -88,11 +91,12 @@ class _Plan:
     """The precomputed calls for one function. Immutable once built; rebuilt when the registry
     changes, so an invocation always pairs the pre and post hooks of one snapshot."""
 
-    __slots__ = ("layers", "post", "post_upto", "pre", "simple", "version")
+    __slots__ = ("has_async", "layers", "post", "post_upto", "pre", "simple", "version")
 
     def __init__(self, entries: list[Registration], version: int) -> None:
         self.version = version
         self.layers = tuple(_Layer(entry, depth) for depth, entry in enumerate(entries, 1))
+        self.has_async = any(layer.is_async for layer in self.layers)
         pre = []
         post_by_layer = []
         simple = True
@@ -289,6 +293,8 @@ async def _exit_around(
         return stop.value, None
     except StopAsyncIteration:
         return result, None  # async generators cannot return a value: the outcome stands
+    except ShortCircuit as short:  # how an async generator (which cannot return) replaces it
+        return short.result, None
     except BaseException as exc:
         if exc is error or isinstance(exc, RejectInvocation) or not isinstance(exc, Exception):
             return None, exc
@@ -309,14 +315,81 @@ def _run_to_completion(coro: Any) -> Any:
     raise RuntimeError("unreachable")  # pragma: no cover - callers only pass non-suspending work
 
 
+@final
+class _LoopCloser:
+    """Holds a thread's private event loop and closes it when the thread ends (its thread-locals
+    are dropped then), so worker threads that come and go leave no unclosed loops behind."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        if not self.loop.is_closed() and not self.loop.is_running():
+            self.loop.close()
+
+
 _thread_loops = threading.local()
 
 
 def _private_loop() -> asyncio.AbstractEventLoop:
-    loop = getattr(_thread_loops, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = _thread_loops.loop = asyncio.new_event_loop()
-    return loop
+    holder: _LoopCloser | None = getattr(_thread_loops, "holder", None)
+    if holder is None or holder.loop.is_closed():
+        holder = _thread_loops.holder = _LoopCloser()
+    return holder.loop
+
+
+def _run_sync(main: Callable[[], Coroutine[Any, Any, Any]], *, fresh_loop: bool = False) -> Any:
+    """Run the coroutine ``main()`` to completion from sync code and return its result.
+
+    ``fresh_loop`` gives it a loop of its own (``asyncio.run``: leftover tasks are cancelled);
+    otherwise this thread's private loop is reused, which is cheaper for short hook coroutines.
+    A thread that is already running an event loop (sync code called from async code) cannot
+    start another one, so there the coroutine runs on a helper thread, in a copy of the caller's
+    context so the invocation and its context variables go along.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        if fresh_loop:
+            return asyncio.run(main())
+        return _private_loop().run_until_complete(main())
+    with ThreadPoolExecutor(1, thread_name_prefix="extkit-sync") as helper:
+        run = contextvars.copy_context().run
+        return helper.submit(run, _run_sync, main, fresh_loop=fresh_loop).result()
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+@types.coroutine
+def _in_context(
+    context: contextvars.Context, coro: Coroutine[Any, Any, Any]
+) -> Generator[Any, Any, Any]:
+    """Await ``coro`` with each of its steps run inside ``context``.
+
+    This is what wrapping it in a task achieves (context variables it sets stay in ``context``),
+    without scheduling a task: that would cost a trip through the event loop per invocation.
+    Whatever the coroutine waits on is passed up to the task awaiting us, and what the task sends
+    or throws in (a result, a cancellation) is passed down.
+    """
+    run = context.run
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            waiting_on = run(coro.send, value) if error is None else run(coro.throw, error)
+        except StopIteration as done:
+            return done.value
+        try:
+            value, error = (yield waiting_on), None
+        except GeneratorExit:
+            run(coro.close)
+            raise
+        except BaseException as exc:  # thrown in by the task (a cancellation): pass it down
+            value, error = None, exc
 
 
 def _call_in_thread(func: Callable[..., Any], func_args: dict[str, Any], invocation_id: str) -> Any:
@@ -335,15 +408,16 @@ def _call_in_thread(func: Callable[..., Any], func_args: dict[str, Any], invocat
 class LoadedFunction:
     """A function the engine has loaded: invoke it any number of times, from sync or async code."""
 
-    __slots__ = ("_engine", "_func", "_plan", "_version", "_wants_context", "info")
+    __slots__ = ("_cached", "_engine", "_func", "_wants_context", "info")
 
     def __init__(self, engine: Engine, func: Callable[..., Any], info: FunctionInfo) -> None:
         self._engine = engine
         self._func = func
         self.info = info
         self._wants_context = "context" in _parameters(func)
-        self._plan: _Plan | None = None
-        self._version = -1
+        #: (registry version, plan) in one attribute, so a thread never pairs a plan with the
+        #: version of another (``None``: no hook applies to this function).
+        self._cached: tuple[int, _Plan | None] = (-1, None)
 
     def _current_plan(self) -> _Plan | None:
         """The plan for this invocation; ``None`` when no hook applies (or the gate is off)."""
@@ -351,11 +425,12 @@ class LoadedFunction:
         if not engine.enabled:
             return None
         version = engine.registry.version
-        if self._version != version:
+        cached_version, plan = self._cached
+        if cached_version != version:
             entries = engine.registry.for_function(self.info)
-            self._plan = _Plan(entries, version) if entries else None
-            self._version = version
-        return self._plan
+            plan = _Plan(entries, version) if entries else None
+            self._cached = (version, plan)
+        return plan
 
     def new_context(self, **kwargs: Any) -> Context:
         """A fresh ``Context`` for one invocation of this function."""
@@ -364,6 +439,9 @@ class LoadedFunction:
     def call(self, func_args: dict[str, Any], context: Context) -> Any:
         """Run the hooks and the function, without the log-correlation scope (see ``invoke``).
 
+        Context variables the hooks set stay in the caller's context: run it in a copy (as
+        ``invoke`` does) so they end with the invocation.
+
         This is the hot path: one gate check and a version check, then two tuple walks.
         """
         if self._wants_context and "context" not in func_args:
@@ -371,7 +449,9 @@ class LoadedFunction:
         engine = self._engine
         if not engine.enabled:
             return self._func(**func_args)
-        plan = self._plan if self._version == engine.registry.version else self._current_plan()
+        version, plan = self._cached
+        if version != engine.registry.version:
+            plan = self._current_plan()
         if plan is None:
             return self._func(**func_args)
         if not plan.simple:
@@ -394,8 +474,8 @@ class LoadedFunction:
         async def call() -> Any:
             return func(**func_args)
 
-        if any(layer.is_async for layer in plan.layers):
-            return _private_loop().run_until_complete(_run_layers(plan, context, func_args, call))
+        if plan.has_async:
+            return _run_sync(lambda: _run_layers(plan, context, func_args, call))
         return _run_to_completion(_run_layers(plan, context, func_args, call))
 
     def invoke(
@@ -403,16 +483,16 @@ class LoadedFunction:
     ) -> Any:
         """One invocation from sync code: correlation scope, hooks, function. Returns its result.
 
-        An async function is run to completion on a private event loop.
+        It runs in a copy of the caller's context, so context variables set by hooks (a structlog
+        binding, an OpenTelemetry context) end with the invocation instead of leaking into the
+        next one on this thread. An async function is run to completion on an event loop of its
+        own.
         """
         if self.info.is_async:
-            return asyncio.run(self.invoke_async(func_args, context))
-        context = context if context is not None else self.new_context()
-        token = correlation.enter(context)
-        try:
-            return self.call(dict(func_args or {}), context)
-        finally:
-            correlation.leave(token)
+            return _run_sync(lambda: self.invoke_async(func_args, context), fresh_loop=True)
+        if context is None:
+            context = self.new_context()
+        return _run_invocation(context, self.call, dict(func_args) if func_args else {}, context)
 
     async def invoke_async(
         self,
@@ -425,17 +505,35 @@ class LoadedFunction:
         """One invocation from async code (a host). Hooks run on the loop (async hooks awaited);
         a sync function runs on ``executor`` in a copy of the hooks' context, an async one on the
         loop. ``timeout`` limits the function alone: on expiry post hooks still run and the
-        invocation fails with :class:`InvocationTimeout`."""
+        invocation fails with :class:`InvocationTimeout`.
+
+        When hooks apply, the invocation runs in a copy of the caller's context, as a task would,
+        so context variables they set end with it."""
         context = context if context is not None else self.new_context()
         args = dict(func_args or {})
         if self._wants_context and "context" not in args:
             args["context"] = context
+        call = self._function_call(args, context, executor, timeout)
+        plan = self._current_plan()
+        if plan is None:
+            token = correlation.enter(context)
+            try:
+                return await call()
+            finally:
+                correlation.leave(token)
+        return await _in_context(
+            contextvars.copy_context(), self._run_async(plan, args, context, call)
+        )
+
+    async def _run_async(
+        self,
+        plan: _Plan,
+        args: dict[str, Any],
+        context: Context,
+        call: Callable[[], Awaitable[Any]],
+    ) -> Any:
         token = correlation.enter(context)
         try:
-            plan = self._current_plan()
-            call = self._function_call(args, context, executor, timeout)
-            if plan is None:
-                return await call()
             if not plan.simple:
                 return await _run_layers(plan, context, args, call)
             ended = _run_pre(plan, context, args) if plan.pre else None
@@ -509,6 +607,7 @@ class Engine:
     def __init__(self, *, registry: Registry | None = None, enabled: bool | None = None) -> None:
         self.registry = registry if registry is not None else current_registry()
         self.enabled = resolve_truthy(EXTENSIONS_GATE, enabled, default=False)
+        correlation.install_record_factory()  # records made during invocations carry their id
         self.functions: dict[str, LoadedFunction] = {}
         self._shut_down = False
 
@@ -551,7 +650,9 @@ class Engine:
             fn, shape = found
             values = {"function_name": info.name, "function_directory": info.directory}
             try:
-                fn(**{arg: values[arg] for arg in shape.argnames})
+                result = fn(**{arg: values[arg] for arg in shape.argnames})
+                if shape.is_async:
+                    _run_sync(functools.partial(_awaited, result))
             except Exception as exc:
                 entry.logger.error(
                     "extension %s failed in %s for function %s: %s",
@@ -575,7 +676,7 @@ class Engine:
             try:
                 result = found[0]()
                 if inspect.isawaitable(result):
-                    _private_loop().run_until_complete(_maybe_await(result))
+                    _run_sync(functools.partial(_awaited, result))
             except Exception as exc:
                 entry.logger.error(
                     "extension %s failed in %s: %s", entry.name, hook_name, exc, exc_info=exc

@@ -90,7 +90,16 @@ class AppExtensionBase:
 
     @classmethod
     def configure(cls, *args: Any, **kwargs: Any) -> None:
-        """Called by the app owner in function code. Document your options; unknown ones raise."""
+        """Called by the app owner in function code. Document your options; unknown ones raise.
+
+        An extension that defines no ``configure`` has no options, so any option is a mistake.
+        """
+        if args or kwargs:
+            given = ", ".join([repr(arg) for arg in args] + list(kwargs))
+            raise TypeError(
+                f"{cls.__name__}.configure(): {cls.__name__} has no options, got {given}; "
+                f"accepted: no options"
+            )
 
 
 class FuncExtensionBase:

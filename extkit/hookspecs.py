@@ -79,7 +79,9 @@ class AppHooks:
         The function's result is sent in at the ``yield``; if it raised, the exception is thrown
         in there instead. The generator's return value becomes the result, so write
         ``return (yield)`` to keep it. Returning after catching the exception turns a failure into
-        a result; letting it escape keeps the failure.
+        a result; letting it escape keeps the failure. An async generator cannot return a value:
+        it keeps the result by finishing, and replaces it with ``raise extkit.ShortCircuit(new)``
+        after the ``yield`` (which also works in a sync generator).
         """
         raise NotImplementedError  # pragma: no cover - a spec, never called
 

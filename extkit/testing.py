@@ -1,32 +1,98 @@
-"""Test helpers for extension authors, shipped as a pytest plugin (``-p extkit.testing`` is
-automatic once extkit is installed).
+"""Test helpers for extension authors and app owners, shipped as a pytest plugin (loaded
+automatically once extkit is installed, through the ``pytest11`` entry point).
 
-Test an extension the way the host runs it: define it inside an isolated registry, load a function
-through a real :class:`~extkit.Engine`, invoke it, and look at the result and the log records.
+Test an extension the way the host runs it: a fresh registry per test, a real
+:class:`~extkit.Engine`, the app loaded in-process by the same loader the host uses, and for each
+invocation the result, the log records (also as the structured lines the host would print) and
+the ordered list of hook calls::
+
+    def test_greeting_is_timed(extkit_app):
+        app = extkit_app("path/to/app", extensions=[TimerExtension])
+        outcome = app.invoke("HttpTrigger", make_http_request("GET", "/api/HttpTrigger?name=Ada"))
+        assert outcome.response.status_code == 200
+        assert outcome.hook_names() == [
+            "TimerExtension.pre_invocation_app_level",
+            "TimerExtension.post_invocation_app_level",
+        ]
+
+Hook calls are recorded by :class:`RecordingRegistry`, which wraps each hook callable once, when
+the extension registers; the engine then builds its plans from the wrappers as usual, so
+production code pays nothing for this.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import json
 import logging
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from ._types import Scope
 from .context import Context, RetryContext, TraceContext
-from .correlation import install_record_factory
-from .engine import Engine
-from .registry import Registry, isolated_registry
+from .correlation import current_invocation, install_record_factory
+from .engine import Engine, LoadedFunction
+from .http import HttpRequest, HttpResponse
+from .registry import Registration, Registry, isolated_registry
+
+if TYPE_CHECKING:
+    from .loader import LoadedApp
 
 __all__ = [
+    "AppUnderTest",
     "CapturedLogs",
+    "HookCall",
+    "InvocationResult",
+    "RecordingRegistry",
     "capture_logs",
+    "extkit_app",
     "extkit_engine",
+    "extkit_hook_calls",
     "extkit_logs",
     "extkit_registry",
+    "invoke",
+    "load_test_app",
     "make_context",
+    "make_http_request",
+    "make_timer_request",
+    "structured",
 ]
+
+
+# --- log capture ----------------------------------------------------------------------------------
+
+
+def structured(record: logging.LogRecord) -> dict[str, Any]:
+    """The record as the host's JSON log line would carry it (``event``, ``level``, ``logger``,
+    ``timestamp``, ``invocation_id``, ``function_name``, extras), as a dict."""
+    from .logs import add_record_fields
+
+    line: dict[str, Any] = {"event": record.getMessage()}
+    line.update(
+        (key, value)
+        for key, value in vars(record).items()
+        if key not in _STANDARD_RECORD_FIELDS and not key.startswith("_")
+    )
+    line["_record"] = record
+    add_record_fields(None, record.levelname.lower(), line)
+    del line["_record"]
+    if record.exc_info:
+        line["exception"] = logging.Formatter().formatException(record.exc_info)
+    return line
+
+
+_STANDARD_RECORD_FIELDS: Final = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None))
+) | {"message", "asctime", "invocation_id", "function_name", "trace_id", "span_id"}
 
 
 @dataclass
@@ -44,6 +110,14 @@ class CapturedLogs:
 
     def for_invocation(self, invocation_id: str) -> list[logging.LogRecord]:
         return [r for r in self.records if getattr(r, "invocation_id", None) == invocation_id]
+
+    def lines(self, logger: str | None = None) -> list[dict[str, Any]]:
+        """The records as structured log lines (see :func:`structured`)."""
+        return [
+            structured(record)
+            for record in self.records
+            if logger is None or record.name == logger or record.name.startswith(logger + ".")
+        ]
 
 
 class _ListHandler(logging.Handler):
@@ -72,6 +146,9 @@ def capture_logs(level: int = logging.DEBUG) -> Iterator[CapturedLogs]:
         root.setLevel(old_level)
 
 
+# --- building what the host would pass ------------------------------------------------------------
+
+
 def make_context(
     function_name: str = "test_function",
     *,
@@ -94,10 +171,384 @@ def make_context(
     )
 
 
+def make_http_request(
+    method: str = "GET",
+    url: str = "/",
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    route_params: Mapping[str, Any] | None = None,
+    body: str | bytes | None = None,
+    json_body: Any = None,
+) -> HttpRequest:
+    """An ``HttpRequest`` as the host builds it: query parameters parsed from ``url`` (and
+    ``params``), ``json_body`` serialised with a JSON content type."""
+    query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    query.update(params or {})
+    all_headers = dict(headers or {})
+    if json_body is not None:
+        if body is not None:
+            raise ValueError("make_http_request: give body or json_body, not both")
+        body = json.dumps(json_body)
+        all_headers.setdefault("Content-Type", "application/json")
+    return HttpRequest(
+        method, url, headers=all_headers, params=query, route_params=route_params, body=body
+    )
+
+
+def make_timer_request(*, past_due: bool = False) -> Any:
+    """What a timer-triggered function receives (``past_due``, ``schedule_status``)."""
+    from .schedule import TimerRequest
+
+    return TimerRequest(past_due=past_due)
+
+
+# --- recording hook calls -------------------------------------------------------------------------
+
+Phase = Literal["call", "enter", "exit"]
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """One call of one extension's hook.
+
+    Around hooks are recorded twice: ``enter`` when they start, ``exit`` when the outcome is sent
+    in at their ``yield``; every other hook once, as ``call``.
+    """
+
+    extension: str
+    hook: str
+    scope: Scope
+    function_name: str | None
+    invocation_id: str | None
+    phase: Phase = "call"
+
+    def __str__(self) -> str:
+        suffix = "" if self.phase == "call" else f":{self.phase}"
+        return f"{self.extension}.{self.hook}{suffix}"
+
+
+#: Calls recorded while :func:`invoke` (or ``AppUnderTest.invoke``) runs, besides the registry's.
+_capturing: Final[ContextVar[list[HookCall] | None]] = ContextVar("extkit_capturing", default=None)
+
+
+class RecordingRegistry(Registry):
+    """A :class:`~extkit.Registry` that records every hook call of its extensions, in order.
+
+    Each hook callable is wrapped once, when its extension registers, before any engine plan is
+    built from it: the engine's per-invocation path is the same as in production.
+    """
+
+    def __init__(self, *, keep_calls: bool = True) -> None:
+        super().__init__()
+        #: Every call, in order, while ``keep_calls`` is true (a test that runs a million
+        #: invocations turns it off; :func:`invoke` still collects each invocation's calls).
+        self.calls: list[HookCall] = []
+        self.keep_calls = keep_calls
+        self._calls_lock = threading.Lock()
+
+    def register(self, extension: Any, *, scope: Scope, key: str, name: str) -> Registration:
+        with self._lock:
+            entry = super().register(extension, scope=scope, key=key, name=name)
+            entry.hooks = {
+                hook: (self._recorded(entry, hook, fn), shape)
+                for hook, (fn, shape) in entry.hooks.items()
+            }
+            self.version += 1  # a plan built from the unwrapped hooks is out of date now
+            return entry
+
+    def add(self, *extensions: type) -> None:
+        """Register app extension classes imported before this registry existed (the import
+        registered them elsewhere), in the given order."""
+        from .discovery import _ensure_registered
+
+        for extension in extensions:
+            _ensure_registered(self, extension)
+
+    def names(self, invocation_id: str | None = None) -> list[str]:
+        """``"Extension.hook"`` for every recorded call (of one invocation, if given)."""
+        return [
+            str(call)
+            for call in list(self.calls)
+            if invocation_id is None or call.invocation_id == invocation_id
+        ]
+
+    def _record(self, call: HookCall) -> None:
+        if self.keep_calls:
+            with self._calls_lock:
+                self.calls.append(call)
+        capturing = _capturing.get()
+        if capturing is not None:
+            capturing.append(call)
+
+    def _recorded(
+        self, entry: Registration, hook: str, fn: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        def note(phase: Phase, kwargs: Mapping[str, Any]) -> None:
+            invocation = current_invocation()
+            self._record(
+                HookCall(
+                    extension=entry.name,
+                    hook=hook,
+                    scope=entry.scope,
+                    function_name=(
+                        invocation.function_name
+                        if invocation is not None
+                        else kwargs.get("function_name")
+                    ),
+                    invocation_id=invocation.invocation_id if invocation is not None else None,
+                    phase=phase,
+                )
+            )
+
+        raw = inspect.unwrap(fn)
+        if inspect.isasyncgenfunction(raw):
+
+            async def async_around(*args: Any, **kwargs: Any) -> AsyncGenerator[None, Any]:
+                note("enter", kwargs)
+                inner = fn(*args, **kwargs)
+                try:
+                    await inner.__anext__()
+                except StopAsyncIteration:
+                    return
+                try:
+                    sent = yield
+                except GeneratorExit:
+                    await inner.aclose()
+                    raise
+                except BaseException as exc:
+                    note("exit", kwargs)
+                    try:
+                        await inner.athrow(exc)
+                    except StopAsyncIteration:
+                        return
+                else:
+                    note("exit", kwargs)
+                    try:
+                        await inner.asend(sent)
+                    except StopAsyncIteration:
+                        return
+                yield  # the wrapped hook yielded twice: let the engine see the same
+
+            return async_around
+        if inspect.isgeneratorfunction(raw):
+
+            def around(*args: Any, **kwargs: Any) -> Generator[None, Any, Any]:
+                note("enter", kwargs)
+                inner = fn(*args, **kwargs)
+                try:
+                    next(inner)
+                except StopIteration as stop:
+                    return stop.value
+                try:
+                    sent = yield
+                except GeneratorExit:
+                    inner.close()
+                    raise
+                except BaseException as exc:
+                    note("exit", kwargs)
+                    try:
+                        inner.throw(exc)
+                    except StopIteration as stop:
+                        return stop.value
+                else:
+                    note("exit", kwargs)
+                    try:
+                        inner.send(sent)
+                    except StopIteration as stop:
+                        return stop.value
+                yield  # the wrapped hook yielded twice: let the engine see the same
+                return None
+
+            return around
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            note("call", kwargs)
+            return fn(*args, **kwargs)
+
+        return call
+
+
+# --- invoking -------------------------------------------------------------------------------------
+
+
+@dataclass
+class InvocationResult:
+    """What one invocation produced. ``result`` re-raises the invocation's exception, so a test
+    that expects success fails with the real traceback; look at ``error`` to test failures."""
+
+    context: Context
+    error: BaseException | None
+    records: list[logging.LogRecord]
+    hook_calls: list[HookCall]
+    response: HttpResponse | None = None
+    _result: Any = None
+
+    @property
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self._result
+
+    @property
+    def invocation_id(self) -> str:
+        return self.context.invocation_id
+
+    @property
+    def logs(self) -> list[dict[str, Any]]:
+        """This invocation's log records as structured lines (see :func:`structured`)."""
+        return [structured(record) for record in self.records]
+
+    def messages(self, logger: str | None = None) -> list[str]:
+        return [
+            record.getMessage()
+            for record in self.records
+            if logger is None or record.name == logger or record.name.startswith(logger + ".")
+        ]
+
+    def hook_names(self) -> list[str]:
+        """``"Extension.hook"`` for each hook call, in the order they ran."""
+        return [str(call) for call in self.hook_calls]
+
+
+def invoke(
+    function: LoadedFunction,
+    func_args: Mapping[str, Any] | None = None,
+    *,
+    context: Context | None = None,
+) -> InvocationResult:
+    """Invoke a loaded function once through the engine; never raises the function's error.
+
+    Hook calls are captured when the engine's registry is a :class:`RecordingRegistry` (the
+    ``extkit_registry`` fixture is one).
+    """
+    context = context if context is not None else function.new_context()
+    return _observed(context, lambda: function.invoke(func_args, context))
+
+
+def _observed(context: Context, run: Callable[[], Any]) -> InvocationResult:
+    """Run one invocation, collecting its hook calls and log records; keep its exception."""
+    calls: list[HookCall] = []
+    token = _capturing.set(calls)
+    error: BaseException | None = None
+    result: Any = None
+    try:
+        with capture_logs() as captured:
+            try:
+                result = run()
+            except Exception as exc:
+                error = exc
+    finally:
+        _capturing.reset(token)
+    return InvocationResult(
+        context=context,
+        error=error,
+        records=captured.for_invocation(context.invocation_id),
+        hook_calls=calls,
+        _result=result,
+    )
+
+
+# --- apps -----------------------------------------------------------------------------------------
+
+
+class AppUnderTest:
+    """A function app loaded in-process into a test's registry, by the loader the host uses."""
+
+    def __init__(self, loaded: LoadedApp, registry: RecordingRegistry) -> None:
+        self.loaded = loaded
+        self.registry = registry
+
+    @property
+    def function_names(self) -> list[str]:
+        return [function.name for function in self.loaded.functions]
+
+    def invoke(
+        self,
+        function_name: str,
+        request: HttpRequest | None = None,
+        *,
+        timer: Any = None,
+        context: Context | None = None,
+        **inputs: Any,
+    ) -> InvocationResult:
+        """Invoke one function as the host does: with a built ``HttpRequest`` (or ``timer``
+        info; a timer function gets one by default), other inputs by parameter name, through
+        the engine's async path (sync functions on a worker thread, the app's function timeout).
+        HTTP outcomes are also turned into ``response``, with the ``x-invocation-id`` header."""
+        from . import bindings
+
+        function = self.loaded.get(function_name)
+        if function is None:
+            raise KeyError(
+                f"no function {function_name!r} in the app; it has "
+                f"{', '.join(self.function_names) or 'none'}"
+            )
+        spec = function.spec
+        if spec.trigger == "http" and request is None:
+            prefix = self.loaded.settings.route_prefix
+            request = make_http_request("GET", f"/{prefix}/{spec.route or spec.name}")
+        trigger_value: Any = request if spec.trigger == "http" else timer
+        if spec.trigger == "timer" and trigger_value is None:
+            trigger_value = make_timer_request()
+        func_args = bindings.build_args(spec, trigger_value, **inputs)
+        if context is None:
+            context = function.loaded.new_context(
+                trace_context=bindings.trace_context_of(request) if request is not None else None
+            )
+        timeout = self.loaded.settings.function_timeout
+
+        async def run() -> Any:
+            return await function.loaded.invoke_async(func_args, context, timeout=timeout)
+
+        outcome = _observed(context, lambda: asyncio.run(run()))
+        if spec.trigger == "http":
+            outcome.response = bindings.to_http_response(
+                spec, outcome._result, func_args, outcome.error, invocation_id=context.invocation_id
+            )
+            outcome.response.headers[bindings.INVOCATION_ID_HEADER] = context.invocation_id
+        return outcome
+
+    def shutdown(self) -> None:
+        """Run the extensions' shutdown hooks, as the host does when it stops."""
+        self.loaded.engine.shutdown()
+
+
+def load_test_app(
+    app_dir: str | os.PathLike[str],
+    registry: RecordingRegistry,
+    *,
+    extensions: Iterable[type] | None = None,
+    enabled: bool = True,
+) -> AppUnderTest:
+    """Load ``app_dir`` into ``registry`` (see the ``extkit_app`` fixture); ``unload()`` the
+    result's ``loaded`` app when done."""
+    from .discovery import installed_extensions
+    from .loader import load_app
+
+    if extensions is not None:
+        chosen = list(extensions)
+        registry.add(*chosen)
+        names = {extension.__name__.lower() for extension in chosen}
+        others = [item for item in installed_extensions() if item.class_name.lower() not in names]
+        if others:
+            registry.disable(*(item.class_name for item in others))
+    loaded = load_app(os.fspath(app_dir), enabled=enabled, registry=registry)
+    return AppUnderTest(loaded, registry)
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+
 @pytest.fixture
-def extkit_registry() -> Iterator[Registry]:
-    """A fresh registry: extensions defined in the test register here and vanish afterwards."""
-    with isolated_registry() as registry:
+def extkit_registry() -> Iterator[RecordingRegistry]:
+    """A fresh registry: extensions defined in the test register here and vanish afterwards.
+
+    ``extkit_registry.add(SomeExtension)`` brings in one imported earlier. Hook calls are
+    collected per invocation by :func:`invoke`; ask for ``extkit_hook_calls`` to keep them all.
+    """
+    registry = RecordingRegistry(keep_calls=False)
+    with isolated_registry(registry):
         yield registry
 
 
@@ -108,7 +559,48 @@ def extkit_engine(extkit_registry: Registry) -> Engine:
 
 
 @pytest.fixture
+def extkit_hook_calls(extkit_registry: RecordingRegistry) -> list[HookCall]:
+    """Every hook call made in this test, in order (the list keeps filling as the test runs)."""
+    extkit_registry.keep_calls = True
+    return extkit_registry.calls
+
+
+@pytest.fixture
 def extkit_logs() -> Iterator[CapturedLogs]:
     """Log records made during the test, each with ``invocation_id`` and ``function_name``."""
     with capture_logs() as captured:
         yield captured
+
+
+@pytest.fixture
+def extkit_app(
+    extkit_registry: RecordingRegistry,
+) -> Iterator[Callable[..., AppUnderTest]]:
+    """Load a function app in-process: ``app = extkit_app(path)``, then ``app.invoke(...)``.
+
+    As in the host, the app's ``local.settings.json`` and ``host.json`` apply, installed
+    extensions are imported and function code registers its own. ``extensions=[A, B]`` limits
+    the installed extensions to these (registered first, in this order); ``enabled=False`` turns
+    the extensions gate off. Afterwards the shutdown hooks run and the app is unloaded (its
+    modules, ``sys.path`` entry and settings are forgotten).
+    """
+    apps: list[AppUnderTest] = []
+
+    def load(
+        app_dir: str | os.PathLike[str],
+        *,
+        extensions: Iterable[type] | None = None,
+        enabled: bool = True,
+    ) -> AppUnderTest:
+        app = load_test_app(app_dir, extkit_registry, extensions=extensions, enabled=enabled)
+        apps.append(app)
+        return app
+
+    try:
+        yield load
+    finally:
+        for app in reversed(apps):
+            try:
+                app.shutdown()
+            finally:
+                app.loaded.unload()

@@ -21,11 +21,15 @@ R = TypeVar("R")
 
 
 def propagate(fn: Callable[P, R]) -> Callable[P, R]:
-    """Bind ``fn`` to a copy of the current context; call the result from any thread."""
+    """Bind ``fn`` to a copy of the current context; call the result from any thread.
+
+    Each call runs in its own copy of that context: a context can be entered by one thread at a
+    time, and the result is typically handed to a pool that calls it from several at once.
+    """
     context = contextvars.copy_context()
 
     def run_in_context(*args: P.args, **kwargs: P.kwargs) -> R:
-        return context.run(fn, *args, **kwargs)
+        return context.copy().run(fn, *args, **kwargs)
 
     return run_in_context
 

@@ -1,0 +1,467 @@
+"""HTTP throughput of ``extkit start`` beside a bare Starlette app, both on uvicorn (asyncio + h11).
+
+Run from the repository root: ``python bench/bench_http.py [--duration 10] [--rounds 3]``.
+Needs ``wrk`` (``apt-get install wrk``); without it the benchmark says so and exits.
+
+Four servers answer a hello world, each started once, with one worker. Starlette runs on asyncio
+and h11, as in the reference figures; ``extkit start`` uses uvicorn's defaults, which are the
+same unless uvloop or httptools is installed (the report says when one is):
+
+- ``starlette``: a bare Starlette app (``PlainTextResponse``), no access log;
+- ``extkit async``: an ``async def`` function served by ``extkit start``;
+- ``extkit sync``: a plain ``def`` function, run on the host's thread pool;
+- ``extkit async, gate off``: the async one with the extensions gate off, for reading the others:
+  what the host and the engine cost without any hook or per-invocation log line;
+
+``extkit async`` and ``extkit sync`` run with the extensions gate on and the timer extension active
+(it logs one line per invocation, in JSON, as a deployment would) and no other extension. Each
+round runs
+``wrk -t2 -c64 -d<duration>s`` against every server, in a rotated order, so drift on a shared
+machine hits them all alike; the table reports medians over rounds, and the ratio to Starlette is
+the median of the per-round ratios. Where the machine allows, each server is pinned to one CPU and
+wrk to another, as in the reference measurement. On Linux the server's CPU time per request is
+measured too: on a machine shared with other work, req/s depends on the CPU share a server gets,
+CPU time per request much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Reference figures, ``wrk -t2 -c64 -d10s`` on 127.0.0.1 with the server on one CPU and wrk on
+#: the other (2-vCPU machine, CPython 3.11): req/s, ratio to Starlette, p50 ms, p99 ms.
+REFERENCE = {
+    "Starlette, uvicorn asyncio+h11, 1 worker": (4692, 1.00, 12.7, 17.2),
+    "Starlette, uvicorn uvloop+httptools, 1 worker": (15394, 3.34, 3.9, 6.3),
+    "functions-framework (Flask on gunicorn, 8 threads)": (2379, 0.51, 24.1, 81.7),
+    "functions-framework --asgi": (10510, 2.27, 5.7, 10.3),
+    "Flask on gunicorn, sync worker": (2792, 0.60, 21.8, 31.7),
+}
+#: Targets: extkit's throughput as a fraction of bare Starlette's, measured in the same rounds.
+TARGETS = {"extkit async": 0.8, "extkit sync": 0.5}
+
+STARLETTE_APP = """
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+
+async def hello(request):
+    return PlainTextResponse("Hello, world")
+
+
+app = Starlette(routes=[Route("/api/hello", hello)])
+"""
+
+EXTKIT_APP = """
+from extkit import HttpRequest, HttpResponse
+from extkit.app import AuthLevel, FunctionApp
+from extkit_timer import TimerExtension
+
+TimerExtension.configure()
+app = FunctionApp(http_auth_level=AuthLevel.ANONYMOUS)
+
+
+@app.route(route="hello", methods=["GET"])
+{prefix}def hello(req: HttpRequest) -> HttpResponse:
+    return HttpResponse("Hello, world")
+"""
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    runs: list[dict[str, float]] = field(default_factory=list)
+    pid: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/hello"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pinned(cpu: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that pins the child to ``cpu`` (Linux); ``None`` where that is not
+    possible."""
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
+def cpus() -> tuple[int | None, int | None]:
+    """The CPUs for the servers and for wrk: two different ones when there are two."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None
+    return available[0], available[1]
+
+
+def wait_ready(server: Server, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"{server.name} exited with {process.returncode} before serving")
+        try:
+            with urllib.request.urlopen(server.url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{server.name} did not answer within {timeout:g} s")
+        time.sleep(0.05)
+
+
+@contextmanager
+def started(server: Server, cpu: int | None) -> Iterator[Server]:
+    process = subprocess.Popen(
+        server.command,
+        env=server.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=pinned(cpu),
+    )
+    try:
+        wait_ready(server, process)
+        server.pid = process.pid
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    found = re.fullmatch(r"([0-9.]+)(us|ms|s)", text)
+    if found is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(found[1]) * _UNITS[found[2]]
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far; ``None`` without /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(server: Server, args: argparse.Namespace, cpu: int | None) -> dict[str, float]:
+    """One wrk run against ``server``, plus the server's CPU time per request when known."""
+    before = cpu_seconds(server.pid)
+    found = run_wrk(server.url, args.duration, args.threads, args.connections, cpu)
+    after = cpu_seconds(server.pid)
+    if before is not None and after is not None and found["rps"] > 0:
+        found["cpu_us"] = (after - before) / (found["rps"] * args.duration) * 1e6
+    return found
+
+
+def run_wrk(
+    url: str, duration: int, threads: int, connections: int, cpu: int | None
+) -> dict[str, float]:
+    """One wrk run: req/s, p50 and p99 in ms, and the count of errors and non-2xx answers."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, preexec_fn=pinned(cpu)
+    ).stdout
+    found: dict[str, float] = {"errors": 0.0}
+    for line in output.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            found["rps"] = float(parts[1])
+        elif parts[:1] == ["50%"]:
+            found["p50"] = _ms(parts[1])
+        elif parts[:1] == ["99%"]:
+            found["p99"] = _ms(parts[1])
+        elif line.strip().startswith("Non-2xx"):
+            found["errors"] += float(parts[-1])
+        elif line.strip().startswith("Socket errors"):
+            found["errors"] += sum(float(n.rstrip(",")) for n in parts[3::2])
+    if "rps" not in found:
+        raise SystemExit(f"could not read wrk's output:\n{output}")
+    return found
+
+
+def servers(workdir: Path) -> list[Server]:
+    (workdir / "starlette_app.py").write_text(STARLETTE_APP, encoding="utf-8")
+    for kind, prefix in (("async", "async "), ("sync", "")):
+        app = workdir / f"extkit_{kind}"
+        app.mkdir()
+        (app / "function_app.py").write_text(EXTKIT_APP.format(prefix=prefix), encoding="utf-8")
+        (app / "host.json").write_text('{"version": "2.0"}', encoding="utf-8")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("EXTKIT_", "PYTHON_ENABLE_WORKER_EXTENSIONS"))
+    }
+    extkit_env = {
+        **env,
+        "PYTHON_ENABLE_WORKER_EXTENSIONS": "1",
+        "EXTKIT_DISABLED_EXTENSIONS": "tracing",  # the timer extension alone, as documented
+    }
+    found = []
+    port = free_port()
+    found.append(
+        Server(
+            "starlette",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "starlette_app:app",
+                "--app-dir",
+                str(workdir),
+                "--port",
+                str(port),
+                "--loop",
+                "asyncio",
+                "--http",
+                "h11",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env,
+            port,
+        )
+    )
+    variants = [
+        ("extkit async", "async", extkit_env),
+        ("extkit sync", "sync", extkit_env),
+        # For reading the others: the host and engine alone, no hook and no log line.
+        ("extkit async, gate off", "async", {**extkit_env, "PYTHON_ENABLE_WORKER_EXTENSIONS": "0"}),
+    ]
+    for name, kind, variant_env in variants:
+        port = free_port()
+        found.append(
+            Server(
+                name,
+                [
+                    sys.executable,
+                    "-m",
+                    "extkit",
+                    "start",
+                    str(workdir / f"extkit_{kind}"),
+                    "--port",
+                    str(port),
+                    "--log-format",
+                    "json",
+                ],
+                variant_env,
+                port,
+            )
+        )
+    return found
+
+
+def report(measured: list[Server], args: argparse.Namespace, cpu_note: str) -> str:
+    base = measured[0]
+    with_cpu = all("cpu_us" in run for server in measured for run in server.runs)
+    lines = [
+        f"`wrk -t{args.threads} -c{args.connections} -d{args.duration}s`, {args.rounds} "
+        f"interleaved rounds, medians; {cpu_note}; Python {sys.version.split()[0]}.",
+        "",
+        "| server | req/s | ratio | target | p50 / p99 ms | errors"
+        + (" | server CPU µs/request | CPU ratio |" if with_cpu else " |"),
+        "|---|---:|---:|---|---|---:|" + ("---:|---:|" if with_cpu else ""),
+    ]
+    for server in measured:
+        pairs = list(zip(server.runs, base.runs, strict=True))
+        rps = statistics.median(run["rps"] for run in server.runs)
+        ratio = statistics.median(run["rps"] / ref["rps"] for run, ref in pairs)
+        p50 = statistics.median(run["p50"] for run in server.runs)
+        p99 = statistics.median(run["p99"] for run in server.runs)
+        errors = sum(run["errors"] for run in server.runs)
+        target = TARGETS.get(server.name)
+        verdict = "" if target is None else f">= {target:.1f}x"
+        line = (
+            f"| {server.name} | {rps:,.0f} | {ratio:.2f}x | {verdict} | {p50:.1f} / {p99:.1f} "
+            f"| {errors:.0f} |"
+        )
+        if with_cpu:
+            cpu_us = statistics.median(run["cpu_us"] for run in server.runs)
+            cpu_ratio = statistics.median(ref["cpu_us"] / run["cpu_us"] for run, ref in pairs)
+            line += f" {cpu_us:,.0f} | {cpu_ratio:.2f}x |"
+        lines.append(line)
+    if with_cpu:
+        lines += [
+            "",
+            "CPU ratio: Starlette's server CPU time per request over this server's, per round. "
+            "Unlike req/s it does not depend on how much of its CPU a server gets on a shared "
+            "machine (a multi-threaded server gets a larger share of a contended CPU).",
+        ]
+    lines += ["", "Reference figures (same wrk settings, server and wrk on separate CPUs):", ""]
+    lines += ["| server | req/s | ratio | p50 / p99 ms |", "|---|---:|---:|---|"]
+    for name, (ref_rps, ref_ratio, ref_p50, ref_p99) in REFERENCE.items():
+        lines.append(f"| {name} | {ref_rps:,} | {ref_ratio:.2f}x | {ref_p50} / {ref_p99} |")
+    return "\n".join(lines)
+
+
+# --- in process: where an extkit request's time goes, without a server ---------------------------
+
+
+def in_process(rounds: int, requests: int = 1500) -> str:
+    """Per-request CPU time of the ASGI apps alone, driven by a loop that plays the server.
+
+    No socket, no HTTP parsing: just the application's own work per request, which is what
+    extkit adds to a server's. The variants run in interleaved rounds in this process.
+    """
+    import asyncio
+    import logging
+
+    os.environ["EXTKIT_DISABLED_EXTENSIONS"] = "tracing"
+    from extkit.host import Host
+    from extkit.loader import load_app
+    from extkit.logs import configure_logging
+
+    configure_logging("json", stream=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
+    with tempfile.TemporaryDirectory(prefix="extkit-bench-http-") as tmp:
+        workdir = Path(tmp)
+        servers(workdir)  # writes the apps
+        sys.path.insert(0, str(workdir))
+        import starlette_app  # type: ignore[import-not-found]
+
+        on = Host(load_app(workdir / "extkit_async", enabled=True))
+        off = Host(load_app(workdir / "extkit_async", enabled=False))
+    timer_log = logging.getLogger("extkit.extensions.TimerExtension")
+    variants: list[tuple[str, Any, int]] = [
+        ("Starlette app", starlette_app.app, logging.NOTSET),
+        ("extkit, gate off (host, bindings, engine)", off, logging.NOTSET),
+        ("extkit, timer extension, its log line filtered out", on, logging.WARNING),
+        ("extkit, timer extension (one JSON log line)", on, logging.NOTSET),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/hello",
+        "raw_path": b"/api/hello",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"user-agent", b"wrk")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def measure_all() -> dict[str, list[float]]:
+        found: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+        for _ in range(rounds):
+            for name, app, level in variants:
+                timer_log.setLevel(level)
+                started = time.process_time()
+                for _ in range(requests):
+                    await app(dict(scope), receive, send)
+                found[name].append((time.process_time() - started) / requests * 1e6)
+        return found
+
+    results = asyncio.run(measure_all())
+    lines = [
+        f"In process, {rounds} interleaved rounds of {requests} requests, medians; "
+        f"Python {sys.version.split()[0]}.",
+        "",
+        "| application | CPU µs/request |",
+        "|---|---:|",
+    ]
+    lines += [f"| {name} | {statistics.median(v):.1f} |" for name, v in results.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server (2)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="measure the ASGI apps alone, without a server or wrk (where the time goes)",
+    )
+    args = parser.parse_args(argv)
+    if args.in_process:
+        print(in_process(max(args.rounds, 5)))
+        return 0
+    if shutil.which("wrk") is None:
+        print("bench_http: wrk is not installed (apt-get install wrk); skipped.", file=sys.stderr)
+        return 0
+    server_cpu, wrk_cpu = cpus()
+    faster = [name for name in ("uvloop", "httptools") if importlib.util.find_spec(name)]
+    if faster:
+        print(
+            f"bench_http: {' and '.join(faster)} installed: the extkit servers use them, the "
+            "Starlette one does not; the comparison is not like for like",
+            file=sys.stderr,
+        )
+    cpu_note = (
+        f"servers pinned to CPU {server_cpu}, wrk to CPU {wrk_cpu}"
+        if server_cpu is not None
+        else "no CPU pinning (fewer than two CPUs, or not supported here)"
+    )
+    if faster:
+        cpu_note += f"; extkit on {' and '.join(faster)}, Starlette on asyncio and h11"
+    with tempfile.TemporaryDirectory(prefix="extkit-bench-http-") as tmp, ExitStack() as stack:
+        measured = [stack.enter_context(started(s, server_cpu)) for s in servers(Path(tmp))]
+        for server in measured:
+            run_wrk(server.url, args.warmup, args.threads, args.connections, wrk_cpu)
+        for round_number in range(args.rounds):
+            shift = round_number % len(measured)
+            for server in measured[shift:] + measured[:shift]:
+                server.runs.append(measure(server, args, wrk_cpu))
+                print(
+                    f"round {round_number + 1}: {server.name}: {server.runs[-1]['rps']:,.0f} req/s",
+                    file=sys.stderr,
+                )
+    print(report(measured, args, cpu_note))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

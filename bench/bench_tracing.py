@@ -1,0 +1,357 @@
+"""Per-invocation cost of the tracing extension, beside a bare OpenTelemetry SDK span and the
+OpenTelemetry AWS Lambda instrumentation wrapper.
+
+Run from the repository root: ``python bench/bench_tracing.py [--json PATH] [--check]``.
+Needs ``extkit-tracing`` installed and, for the Lambda row,
+``opentelemetry-instrumentation-aws-lambda`` (the row is skipped without it).
+
+Every variant traces into the same SDK ``TracerProvider`` with a ``BatchSpanProcessor`` and an
+exporter that drops everything, so what is compared is the per-invocation work, not the network.
+Absolute times drift between runs on shared machines, so each variant is compared with the bare
+SDK span timed in the same round: each round times every variant once, in a shuffled order, and
+the table reports the median of the per-round ratios.
+
+Time is the measuring thread's CPU time by default, so other processes on a shared machine do not
+count. The batch processor's export thread is then left out for every variant alike (one span
+each), and so is the export the Lambda wrapper's per-invocation flush waits for: the Lambda row is
+a lower bound. ``--wall-clock`` counts everything, on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+import timeit
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+import extkit
+from extkit import AppExtensionBase, Engine, HttpRequest, LoadedFunction, Registry
+
+#: Targets: the extension's invocation (engine included) over a bare SDK span, and over the
+#: Lambda instrumentation wrapper.
+TARGET_VS_SDK_SPAN = 1.2
+TARGET_VS_LAMBDA = 0.4
+#: Reference figures (µs per invocation, 2-vCPU machine, CPython 3.11; see docs/performance.md).
+REFERENCE_US = {"sdk span": 32.7, "lambda": 97.0}
+
+API_GATEWAY_EVENT: dict[str, Any] = {
+    "resource": "/items/{id}",
+    "path": "/items/7",
+    "httpMethod": "GET",
+    "headers": {"Host": "api.example", "User-Agent": "bench", "X-Forwarded-Proto": "https"},
+    "queryStringParameters": {"name": "Ada"},
+    "pathParameters": {"id": "7"},
+    "requestContext": {"resourcePath": "/items/{id}", "httpMethod": "GET", "stage": "prod"},
+    "body": None,
+}  # fmt: skip
+
+
+class DropExporter(SpanExporter):
+    """Accepts every batch and keeps nothing: the pipeline runs, the network does not."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def handler(req: HttpRequest) -> str:
+    """The traced function: as cheap as possible, so the tracing cost stands out."""
+    return "ok"
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"statusCode": 200, "body": "ok"}
+
+
+@dataclass
+class Variant:
+    name: str
+    stmt: str
+    namespace: dict[str, Any]
+    number: int = 0
+    per_call_ns: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)  # to the bare SDK span, per round
+
+    def timer(self, clock: Any) -> timeit.Timer:
+        return timeit.Timer(self.stmt, timer=clock, globals=self.namespace)
+
+
+def traced_function(registry: Registry) -> LoadedFunction:
+    engine = Engine(registry=registry, enabled=True)
+    return engine.load(handler, name="HttpTrigger", trigger="http")
+
+
+def tracing_registry() -> Registry:
+    from extkit_tracing import TracingExtension
+
+    registry = Registry()
+    registry.register(
+        TracingExtension, scope="app", key="extkit_tracing.TracingExtension", name="Tracing"
+    )
+    return registry
+
+
+def no_op_around_registry() -> Registry:
+    """An around hook that does nothing: the engine's general path alone."""
+    registry = Registry()
+    with extkit.isolated_registry(registry):
+
+        class NoOpAround(AppExtensionBase):
+            @classmethod
+            def around_invocation_app_level(cls) -> Any:
+                return (yield)
+
+    return registry
+
+
+def lambda_wrapper() -> Any | None:
+    """The instrumented Lambda handler, or ``None`` when the instrumentation is not installed."""
+    try:
+        from opentelemetry.instrumentation.aws_lambda import AwsLambdaInstrumentor
+    except ImportError:
+        return None
+    module = types.ModuleType("bench_lambda_app")
+    module.handler = lambda_handler  # type: ignore[attr-defined]
+    sys.modules[module.__name__] = module
+    os.environ.setdefault("AWS_LAMBDA_FUNCTION_NAME", "HttpTrigger")
+    os.environ["_HANDLER"] = f"{module.__name__}.handler"
+    # A meter provider without readers: the wrapper flushes metrics after every invocation, and
+    # this keeps that flush as cheap as it can be (the wrapper records no metric itself).
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    AwsLambdaInstrumentor().instrument(meter_provider=MeterProvider())
+    return module.handler
+
+
+def build_variants(metrics: bool) -> tuple[Variant, list[Variant]]:
+    from extkit_tracing import TracingExtension
+
+    reader = InMemoryMetricReader() if metrics else None
+    TracingExtension.configure(
+        service_name="bench", exporter=DropExporter(), metric_exporter=reader, metrics=metrics
+    )
+    traced = traced_function(tracing_registry())
+    TracingExtension._runtime.started()  # installs the global provider every variant shares
+    tracer = trace.get_tracer_provider().get_tracer("bench")
+    request = HttpRequest(
+        "GET", "http://127.0.0.1:7071/api/items/7?name=Ada", headers={"User-Agent": "bench"}
+    )
+    args = {"req": request}
+    base: dict[str, Any] = {"fn": handler, "args": args, "tracer": tracer}
+    sdk = Variant(
+        "bare SDK span (start_as_current_span + 3 attributes + end)",
+        "with tracer.start_as_current_span('HttpTrigger') as span:\n"
+        "    span.set_attribute('faas.trigger', 'http')\n"
+        "    span.set_attribute('faas.invocation_id', 'id')\n"
+        "    span.set_attribute('faas.coldstart', False)\n"
+        "    fn(**args)",
+        base,
+    )
+    same_attributes = {
+        "faas.trigger": "http",
+        "faas.invocation_id": "0bd1f97a-8d5b-4a14-a677-4954fcba33f2",
+        "faas.name": "HttpTrigger",
+        "faas.coldstart": False,
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "url.path": "/api/items/7",
+        "url.query": "name=Ada",
+        "user_agent.original": "bench",
+    }
+    variants = [
+        Variant("bare fn(**args)", "fn(**args)", base),
+        Variant(
+            "SDK span with the extension's attributes (SERVER, 10 attributes)",
+            "with start('HttpTrigger', kind=SERVER, attributes=attrs) as s:\n"
+            "    fn(**args)\n"
+            "    s.set_attribute('http.response.status_code', 200)",
+            {
+                **base,
+                "start": tracer.start_as_current_span,
+                "attrs": same_attributes,
+                "SERVER": trace.SpanKind.SERVER,
+            },
+        ),
+        Variant(
+            "extkit engine, no-op around hook (new_context + invoke)",
+            "invoke(args, new_context())",
+            {
+                **base,
+                "invoke": (plain := traced_function(no_op_around_registry())).invoke,
+                "new_context": plain.new_context,
+            },
+        ),
+        Variant(
+            "extkit + TracingExtension (new_context + invoke)",
+            "invoke(args, new_context())",
+            {**base, "invoke": traced.invoke, "new_context": traced.new_context},
+        ),
+    ]
+    wrapped = lambda_wrapper()
+    if wrapped is not None:
+        lambda_context = types.SimpleNamespace(
+            function_name="HttpTrigger",
+            aws_request_id="8f6c9f1a-0000-4000-8000-000000000000",
+            invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:HttpTrigger",
+        )
+        variants.append(
+            Variant(
+                "OpenTelemetry AWS Lambda wrapper (API Gateway event)",
+                "wrapped(event, lambda_context)",
+                {**base, "wrapped": wrapped, "event": API_GATEWAY_EVENT,
+                 "lambda_context": lambda_context},
+            )
+        )  # fmt: skip
+    return sdk, variants
+
+
+def calibrate(variant: Variant, sample_s: float, clock: Any) -> None:
+    timer = variant.timer(clock)
+    number = 100
+    while (elapsed := timer.timeit(number)) < 0.01:
+        number *= 4
+    variant.number = max(1, round(number * sample_s / elapsed))
+
+
+def measure(
+    sdk: Variant, variants: list[Variant], rounds: int, sample_s: float, clock: Any
+) -> None:
+    everything = [sdk, *variants]
+    for variant in everything:
+        calibrate(variant, sample_s, clock)
+    timers = [variant.timer(clock) for variant in everything]
+    rng = random.Random(20261123)
+    for _ in range(rounds):
+        order = list(range(len(everything)))
+        rng.shuffle(order)
+        seconds = [0.0] * len(everything)
+        for i in order:
+            seconds[i] = timers[i].timeit(everything[i].number) / everything[i].number
+        gc.collect()
+        for variant, per_call in zip(everything, seconds, strict=True):
+            variant.per_call_ns.append(per_call * 1e9)
+            variant.ratios.append(per_call / seconds[0])
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def results(sdk: Variant, variants: list[Variant], metrics: bool, clock: str) -> dict[str, Any]:
+    by_name = {variant.name: variant for variant in variants}
+    traced = next(v for v in variants if "TracingExtension" in v.name)
+    lam = next((v for v in variants if "Lambda" in v.name), None)
+    rows = []
+    for variant in [sdk, *variants]:
+        rows.append(
+            {
+                "variant": variant.name,
+                "us": round(statistics.median(variant.per_call_ns) / 1000, 2),
+                "ratio_to_sdk_span": round(statistics.median(variant.ratios), 3),
+            }
+        )
+    vs_lambda = None
+    if lam is not None:
+        vs_lambda = statistics.median(
+            t / w for t, w in zip(traced.per_call_ns, lam.per_call_ns, strict=True)
+        )
+    vs_sdk = statistics.median(traced.ratios)
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "extkit": extkit.__version__,
+        "extkit_tracing": _installed("extkit-tracing"),
+        "opentelemetry_sdk": _installed("opentelemetry-sdk"),
+        "aws_lambda_instrumentation": _installed("opentelemetry-instrumentation-aws-lambda"),
+        "metrics": metrics,
+        "clock": clock,
+        "rounds": len(sdk.per_call_ns),
+        "variants": rows,
+        "tracing_vs_sdk_span": round(vs_sdk, 3),
+        "tracing_vs_lambda": None if vs_lambda is None else round(vs_lambda, 3),
+        "met": vs_sdk <= TARGET_VS_SDK_SPAN
+        and (vs_lambda is None or vs_lambda <= TARGET_VS_LAMBDA),
+        "names": list(by_name),
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [
+        f"CPython {report['python']}, {report['cpus']} CPUs, extkit {report['extkit']}, "
+        f"extkit-tracing {report['extkit_tracing']}, opentelemetry-sdk "
+        f"{report['opentelemetry_sdk']}, aws-lambda instrumentation "
+        f"{report['aws_lambda_instrumentation'] or 'not installed'}; {report['rounds']} rounds, "
+        f"{report['clock']} clock; duration metric {'on' if report['metrics'] else 'off'}",
+        "",
+        "| variant | per invocation | ratio to bare SDK span |",
+        "|---|---:|---:|",
+    ]
+    for row in report["variants"]:
+        lines.append(f"| {row['variant']} | {row['us']:.2f} µs | {row['ratio_to_sdk_span']:.2f}x |")
+    lines.append("")
+    lines.append(
+        f"TracingExtension / bare SDK span: {report['tracing_vs_sdk_span']:.2f}x "
+        f"(target ≤ {TARGET_VS_SDK_SPAN}x)"
+    )
+    if report["tracing_vs_lambda"] is not None:
+        lines.append(
+            f"TracingExtension / AWS Lambda wrapper: {report['tracing_vs_lambda']:.2f}x "
+            f"(target ≤ {TARGET_VS_LAMBDA}x)"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=21, help="rounds (default 21)")
+    parser.add_argument("--sample-ms", type=float, default=40.0, help="ms per sample (default 40)")
+    parser.add_argument(
+        "--no-metrics", action="store_true", help="measure with the duration histogram off"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--wall-clock", action="store_true", help="time with perf_counter instead of CPU time"
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    options = parser.parse_args(argv)
+    if options.rounds < 3:
+        parser.error("--rounds must be at least 3")
+    metrics = not options.no_metrics
+    if options.wall_clock or time.get_clock_info("thread_time").resolution > 1e-6:
+        clock, clock_name = time.perf_counter, "wall"
+    else:
+        clock, clock_name = time.thread_time, "thread CPU"
+    sdk, variants = build_variants(metrics)
+    measure(sdk, variants, options.rounds, options.sample_ms / 1000, clock)
+    report = results(sdk, variants, metrics, clock_name)
+    print(render(report))
+    if options.json:
+        with open(options.json, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2)
+            out.write("\n")
+    from extkit_tracing import TracingExtension
+
+    TracingExtension.shutdown_app_level()
+    return 1 if options.check and not report["met"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Code shared by the app's functions: ``from shared_code import greetings``."""

@@ -1,0 +1,428 @@
+"""Bindings: how a trigger becomes a function's arguments and how the outcome becomes a response.
+
+The host and ``extkit invoke`` both go through :func:`invoke_http` (and :func:`invoke_timer`), so
+a function answers the same over HTTP as on the command line:
+
+- arguments (:func:`build_args`): the trigger parameter gets the ``HttpRequest`` or
+  ``TimerRequest``, each output parameter a fresh :class:`~extkit.Out`, and ``context`` is
+  filled by the engine;
+- results (:func:`to_http_response`): the ``$return`` value or the named http output;
+  ``HttpResponse`` as is, ``str`` as text, ``bytes`` as octet-stream, ``dict``/``list`` as JSON,
+  ``None`` as 204 No Content;
+- failures, in the same function: a :class:`~extkit.RejectInvocation` becomes its ``response``
+  (or ``status_code`` with the reason), an :class:`~extkit.InvocationTimeout` 504, any other
+  exception 500 with a generic body naming the invocation id (details go to the log, never to
+  the caller).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+from .app import FunctionSpec
+from .context import Context, TraceContext
+from .correlation import invocation_scope
+from .errors import InvocationTimeout, RejectInvocation
+from .http import HttpRequest, HttpResponse, Out
+from .loader import AppFunction, AppLoadError, LoadedApp, load_app
+
+__all__ = [
+    "INVOCATION_ID_HEADER",
+    "BindingError",
+    "build_args",
+    "command_invoke",
+    "error_response",
+    "invoke_http",
+    "invoke_timer",
+    "to_http_response",
+    "trace_context_of",
+]
+
+#: Every HTTP response carries the invocation id, so a caller can find its logs and spans.
+INVOCATION_ID_HEADER: Final = "x-invocation-id"
+_log: Final = logging.getLogger("extkit.invocation")
+
+
+class BindingError(TypeError):
+    """A function's result does not fit its output binding (e.g. an ``int`` for an HTTP body)."""
+
+
+def __getattr__(name: str) -> Any:
+    # TimerRequest belongs to the timer trigger (``extkit.schedule``); offered here too because
+    # it is what a timer function's trigger argument is. Imported lazily: HTTP-only apps and the
+    # CLI's startup do not pay for the scheduler.
+    if name == "TimerRequest":
+        from .schedule import TimerRequest
+
+        return TimerRequest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _spec(fn: AppFunction | FunctionSpec) -> FunctionSpec:
+    return fn if isinstance(fn, FunctionSpec) else fn.spec
+
+
+# --- arguments ----------------------------------------------------------------------------------
+
+
+def build_args(fn: AppFunction | FunctionSpec, trigger_value: Any, **inputs: Any) -> dict[str, Any]:
+    """The keyword arguments of one invocation (``context`` is added by the engine).
+
+    ``inputs`` sets further parameters by name (tests; bindings extkit does not serve itself).
+    """
+    spec = _spec(fn)
+    args: dict[str, Any] = {spec.trigger_arg: trigger_value}
+    for name in spec.outputs:
+        args[name] = Out()
+    args.update(inputs)
+    return args
+
+
+def trace_context_of(request: HttpRequest) -> TraceContext:
+    """The caller's W3C trace context, from the ``traceparent``/``tracestate`` headers."""
+    return TraceContext(request.headers.get("traceparent"), request.headers.get("tracestate"))
+
+
+# --- results and failures -----------------------------------------------------------------------
+
+
+def _as_response(value: Any, where: str) -> HttpResponse:
+    if isinstance(value, HttpResponse):
+        return value
+    if value is None:
+        return HttpResponse(status_code=204)
+    if isinstance(value, str):
+        return HttpResponse(value, mimetype="text/plain")
+    if isinstance(value, (bytes, bytearray)):
+        return HttpResponse(bytes(value), mimetype="application/octet-stream")
+    if isinstance(value, (dict, list)):
+        try:
+            body = json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise BindingError(f"{where} is not JSON-serialisable: {exc}") from None
+        return HttpResponse(body, mimetype="application/json")
+    raise BindingError(
+        f"{where} is a {type(value).__name__}; an HTTP function returns an HttpResponse, str, "
+        "bytes, dict or list (or None for 204 No Content)"
+    )
+
+
+def _result_response(spec: FunctionSpec, result: Any, func_args: Mapping[str, Any]) -> HttpResponse:
+    output = spec.http_output
+    if output == "$return":
+        return _as_response(result, f"the return value of {spec.name!r}")
+    if result is not None:
+        raise BindingError(
+            f"function {spec.name!r} returned a {type(result).__name__} but has no $return "
+            f"binding (its HTTP response is {'the Out ' + repr(output) if output else 'none'}); "
+            "return None or bind the response to $return"
+        )
+    if output is None:
+        return HttpResponse(status_code=204)
+    out = func_args.get(output)
+    value = out.get() if isinstance(out, Out) else out
+    return _as_response(value, f"the output {output!r} of {spec.name!r}")
+
+
+def error_response(
+    error: BaseException, *, function_name: str, invocation_id: str | None = None
+) -> HttpResponse:
+    """The response for a failed invocation (the one policy shared by the host and the CLI)."""
+    ref = f" (invocation {invocation_id})" if invocation_id else ""
+    if isinstance(error, RejectInvocation):
+        if error.response is not None:
+            try:
+                return _as_response(error.response, "RejectInvocation.response")
+            except BindingError:
+                pass
+        return HttpResponse(error.reason, status_code=error.status_code, mimetype="text/plain")
+    if isinstance(error, InvocationTimeout):
+        return HttpResponse(
+            f"Function '{function_name}' timed out after {error.timeout:g} s{ref}.",
+            status_code=504,
+            mimetype="text/plain",
+        )
+    return HttpResponse(
+        f"Function '{function_name}' failed{ref}. The details are in the host's log.",
+        status_code=500,
+        mimetype="text/plain",
+    )
+
+
+def to_http_response(
+    fn: AppFunction | FunctionSpec,
+    result: Any,
+    func_args: Mapping[str, Any],
+    error: BaseException | None = None,
+    *,
+    invocation_id: str | None = None,
+) -> HttpResponse:
+    """The HTTP response for an invocation's outcome: ``result`` (and outputs in ``func_args``),
+    or ``error`` when it failed. A result that fits no response is logged and answered with 500.
+    """
+    spec = _spec(fn)
+    if invocation_id is None:
+        context = func_args.get("context")
+        invocation_id = context.invocation_id if isinstance(context, Context) else None
+    if error is None:
+        try:
+            return _result_response(spec, result, func_args)
+        except BindingError as exc:
+            _log.error("%s (invocation %s)", exc, invocation_id)
+            error = exc
+    return error_response(error, function_name=spec.name, invocation_id=invocation_id)
+
+
+def _log_outcome(
+    spec: FunctionSpec, context: Context, error: BaseException | None, started: float
+) -> None:
+    """Log a failure (with traceback) and, at debug level, the reference host's ``Executed`` line.
+
+    Success is not logged at info level: a log line costs about as much as a small request."""
+    if isinstance(error, RejectInvocation):
+        _log.info("invocation of %s rejected: %s (%d)", spec.name, error.reason, error.status_code)
+    elif isinstance(error, InvocationTimeout):
+        _log.error("%s (invocation %s)", error, context.invocation_id)
+    elif error is not None and not isinstance(error, BindingError):
+        _log.error(
+            "function %s failed (invocation %s): %s: %s",
+            spec.name,
+            context.invocation_id,
+            type(error).__name__,
+            error,
+            exc_info=error,
+        )
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug(
+            "Executed 'Functions.%s' (%s, Id=%s, Duration=%.0fms)",
+            spec.name,
+            "Succeeded" if error is None else "Failed",
+            context.invocation_id,
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+# --- one invocation -----------------------------------------------------------------------------
+
+
+async def invoke_http(
+    fn: AppFunction,
+    request: HttpRequest,
+    *,
+    context: Context | None = None,
+    executor: Executor | None = None,
+    timeout: float | None = None,
+) -> HttpResponse:
+    """Run one HTTP invocation through the engine and answer it; never raises for a failure of
+    the function or an extension (only for cancellation and other ``BaseException``)."""
+    spec = fn.spec
+    if context is None:
+        context = fn.loaded.new_context(trace_context=trace_context_of(request))
+    args = build_args(spec, request)
+    started = time.perf_counter()
+    result: Any = None
+    error: BaseException | None = None
+    try:
+        result = await fn.loaded.invoke_async(args, context, executor=executor, timeout=timeout)
+    except Exception as exc:
+        error = exc
+    with invocation_scope(context):  # so the records below carry the invocation id
+        response = to_http_response(spec, result, args, error, invocation_id=context.invocation_id)
+        if error is None and response.status_code >= 500:
+            error = BindingError("the result could not be turned into a response")
+        _log_outcome(spec, context, error, started)
+    response.headers[INVOCATION_ID_HEADER] = context.invocation_id
+    return response
+
+
+async def invoke_timer(
+    fn: AppFunction,
+    timer: Any,
+    *,
+    context: Context | None = None,
+    executor: Executor | None = None,
+    timeout: float | None = None,
+) -> BaseException | None:
+    """Run one timer invocation; return the exception it failed with (logged), or ``None``."""
+    spec = fn.spec
+    context = context if context is not None else fn.loaded.new_context()
+    started = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        await fn.loaded.invoke_async(
+            build_args(spec, timer), context, executor=executor, timeout=timeout
+        )
+    except Exception as exc:
+        error = exc
+    with invocation_scope(context):
+        _log_outcome(spec, context, error, started)
+    return error
+
+
+# --- extkit invoke ------------------------------------------------------------------------------
+
+_ROUTE_PARAMETER: Final = re.compile(r"\{(\*{0,2})([A-Za-z_][A-Za-z0-9_]*)[^{}]*\}")
+
+
+class _UsageError(Exception):
+    """A command-line problem: reported on stderr, exit code 2."""
+
+
+def _split_params(raw: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise _UsageError(f"--param {item!r}: expected NAME=VALUE")
+        params[name] = value
+    return params
+
+
+def _route_path(spec: FunctionSpec, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """Fill the route template from ``params`` (taking out the ones it uses); return the path and
+    the converted route parameters."""
+    from .routing import RouteTemplate, split_path
+
+    template = spec.route or ""
+    names = {name.lower(): name for name in RouteTemplate(template).names}
+    values = {name: params.pop(key) for key in list(params) if (name := names.get(key.lower()))}
+
+    def fill(found: re.Match[str]) -> str:
+        value = values.get(found.group(2))
+        if value is None:
+            return ""
+        return quote(value, safe="/" if found.group(1) else "")
+
+    path = "/".join(part for part in _ROUTE_PARAMETER.sub(fill, template).split("/") if part)
+    parts = split_path(path)
+    matched = None if parts is None else RouteTemplate(template).match(parts)
+    if matched is None:
+        wanted = ", ".join(f"--param {name}=..." for name in names.values())
+        raise _UsageError(
+            f"route {template!r} of {spec.name} needs values that fit it ({wanted}); "
+            f"got {values or 'none'}"
+        )
+    return path, matched
+
+
+def _build_request(spec: FunctionSpec, args: argparse.Namespace, prefix: str) -> HttpRequest:
+    params = _split_params(args.param)
+    headers: dict[str, str] = {}
+    body: str | None = None
+    if args.json_body is not None:
+        try:
+            json.loads(args.json_body)
+        except ValueError as exc:
+            raise _UsageError(f"--json: not valid JSON: {exc}") from None
+        body = args.json_body
+        headers["Content-Type"] = "application/json"
+    elif args.data is not None:
+        body = args.data
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+    method = (args.method or ("POST" if body is not None else "GET")).upper()
+    if spec.methods is not None and method not in spec.methods:
+        raise _UsageError(
+            f"{spec.name} accepts {', '.join(spec.methods)}, not {method} (use --method)"
+        )
+    path, route_params = _route_path(spec, params)
+    url = "http://localhost/" + "/".join(part for part in (prefix, path) if part)
+    if params:
+        url += "?" + urlencode(params)
+    return HttpRequest(
+        method, url, headers=headers, params=params, route_params=route_params, body=body
+    )
+
+
+def _find(app: LoadedApp, name: str) -> AppFunction:
+    found = app.get(name)
+    if found is None:
+        names = ", ".join(fn.name for fn in app.functions)
+        raise _UsageError(f"no function named {name!r} in {app.root}; its functions: {names}")
+    return found
+
+
+def _print_body(response: HttpResponse) -> None:
+    body = response.get_body()
+    textual = response.mimetype.startswith("text/") or response.mimetype.endswith("json")
+    if textual and body and not body.endswith(b"\n"):
+        body += b"\n"
+    sys.stdout.flush()
+    sys.stdout.buffer.write(body)
+    sys.stdout.buffer.flush()
+
+
+def command_invoke(args: argparse.Namespace) -> int:
+    """``extkit invoke APP_DIR FUNCTION``: one invocation through the full engine, no server.
+
+    The response body goes to stdout, logs to stderr. Exit status: 0 success; 1 the invocation
+    failed (an exception, a rejection, a timeout, or an HTTP status of 400 or more); 2 a bad
+    command line (unknown function, bad ``--param``/``--json``, a method the function does not
+    accept); 3 the app cannot be loaded. Function keys are not needed: this is a local, trusted
+    call.
+    """
+    from .logs import configure_logging
+
+    configure_logging(args.log_format, stream=sys.stderr)
+    try:
+        app = load_app(args.app_dir)
+    except AppLoadError as exc:
+        print(f"extkit invoke: {exc}", file=sys.stderr)
+        return 3
+    for note in app.warnings:
+        logging.getLogger("extkit.loader").warning("%s", note)
+    level = app.settings.log_level()
+    if level is not None:
+        logging.getLogger().setLevel(level)
+    try:
+        fn = _find(app, args.function)
+        if fn.spec.trigger == "http":
+            request = _build_request(fn.spec, args, app.settings.route_prefix)
+        elif args.data is not None or args.json_body is not None or args.param:
+            raise _UsageError(f"{fn.name} is a {fn.spec.trigger} function: it takes no request")
+    except _UsageError as exc:
+        print(f"extkit invoke: {exc}", file=sys.stderr)
+        return 2
+    executor = ThreadPoolExecutor(1, thread_name_prefix="extkit-invoke")
+    timeout = app.settings.function_timeout
+    try:
+        if fn.spec.trigger == "http":
+            response = asyncio.run(invoke_http(fn, request, executor=executor, timeout=timeout))
+            _print_body(response)
+            failed = response.status_code >= 400
+            if failed:
+                print(
+                    f"extkit invoke: {fn.name} answered {response.status_code} "
+                    f"(invocation {response.headers.get(INVOCATION_ID_HEADER)})",
+                    file=sys.stderr,
+                )
+        else:
+            from .schedule import TimerRequest
+
+            timer = TimerRequest(past_due=False)
+            error = asyncio.run(invoke_timer(fn, timer, executor=executor, timeout=timeout))
+            failed = error is not None
+    finally:
+        app.engine.shutdown()
+        executor.shutdown(wait=False, cancel_futures=True)
+    if failed and any(thread.is_alive() for thread in _executor_threads(executor)):
+        # The function timed out and is still running on its thread; Python would wait for it
+        # at exit. Its outcome is already reported, so leave without waiting.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+    return 1 if failed else 0
+
+
+def _executor_threads(executor: ThreadPoolExecutor) -> list[Any]:
+    return list(getattr(executor, "_threads", ()))

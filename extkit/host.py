@@ -1,0 +1,656 @@
+"""The local host: serve a loaded function app over HTTP on uvicorn, and run its timers.
+
+:class:`Host` is a plain ASGI application (no web framework): it resolves ``/{routePrefix}/{route}``
+to a function (404, or 405 with ``Allow``), checks keys (401), reads the body up to the limit
+(413), and runs the invocation through the engine and the bindings, so the response, the logs
+and the extensions' hooks are the same as with ``extkit invoke``. Every response carries
+``x-invocation-id``. Sync functions run on a thread pool, async ones on the event loop; each
+invocation runs inside its request's task, so the log records it makes carry its id. A route value
+that does not fit its constraint is 404, as in the reference (:mod:`extkit.routing`); keys are
+enforced once one is configured (:mod:`extkit.keys`). Errors uvicorn answers itself (a request
+that is not HTTP at all) never reach the app and carry no invocation id.
+
+``extkit start`` (:func:`command_start`) loads the app before serving (a broken app never starts,
+each problem is printed), reports what it serves, and runs uvicorn:
+
+- one worker: in this process, on the app it already loaded;
+- ``--workers N``: uvicorn's worker processes on one shared port, each building its own
+  :class:`Host` through the factory :func:`create_worker_app`; the configuration reaches them in
+  ``EXTKIT_HOST_*`` environment variables. Timers run in one worker only: the one holding the
+  host's timer lock file; the others try again every few seconds, so the timers move to another
+  worker if that one dies.
+
+Shutdown (SIGTERM or SIGINT): uvicorn stops accepting, in-flight requests finish, then the
+lifespan shutdown stops the timers (a running timer invocation finishes), drains the thread pool
+and runs the extensions' shutdown hooks once (``engine.shutdown()``), where they flush exporters.
+A second signal forces the exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any, Final, final
+from urllib.parse import parse_qsl, quote
+
+import uvicorn
+
+from .app import FunctionSpec
+from .bindings import INVOCATION_ID_HEADER, invoke_http, invoke_timer
+from .context import TraceContext
+from .http import HttpRequest, HttpResponse
+from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
+from .loader import AppFunction, AppLoadError, LoadedApp, load_app, python_log_level
+from .logs import configure_logging
+from .routing import Router
+from .schedule import Schedule, ScheduleStatus, TimerRequest, parse_schedule
+
+__all__ = [
+    "THREADS_ENV",
+    "Host",
+    "command_start",
+    "create_worker_app",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: Threads for sync functions, as the reference names it (``--threads`` beats it).
+THREADS_ENV: Final = "PYTHON_THREADPOOL_THREAD_COUNT"
+# How ``extkit start`` hands its configuration to uvicorn's worker processes.
+_ENV_APP_DIR: Final = "EXTKIT_HOST_APP_DIR"
+_ENV_THREADS: Final = "EXTKIT_HOST_THREADS"
+_ENV_LOG_FORMAT: Final = "EXTKIT_HOST_LOG_FORMAT"
+_ENV_TIMER_LOCK: Final = "EXTKIT_HOST_TIMER_LOCK"
+_ENV_URL: Final = "EXTKIT_HOST_URL"
+
+#: A timer invocation that starts later than this after its due time is ``past_due``.
+PAST_DUE_TOLERANCE: Final = timedelta(seconds=1)
+#: How often a worker without the timer lock tries to take it over.
+TIMER_LOCK_RETRY_SECONDS: Final = 5.0
+#: How long shutdown waits for running invocations when the app sets no functionTimeout.
+DRAIN_SECONDS: Final = 30.0
+#: The port when neither ``--port`` nor ``local.settings.json`` ``Host.LocalHttpPort`` says.
+DEFAULT_PORT: Final = 7071
+_STARTUP_FAILURE: Final = 3  # uvicorn's code: its supervisor then stops instead of restarting
+
+_log: Final = logging.getLogger("extkit.host")
+_TEXT_TYPES: Final = ("text/", "application/json", "application/xml", "application/javascript")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> HttpResponse:
+    return HttpResponse(text, status_code=status, headers=headers, mimetype="text/plain")
+
+
+@final
+class Host:
+    """The ASGI application serving one loaded app (HTTP and lifespan; timers while running)."""
+
+    def __init__(
+        self,
+        app: LoadedApp,
+        *,
+        threads: int | None = None,
+        keys: Keys | None = None,
+        timer_lock: str | None = None,
+        announce: str | None = None,
+        exit_if_stuck: bool = False,
+    ) -> None:
+        """``timer_lock``: a lock file shared by the workers (``None``: this process runs the
+        timers); ``announce``: the URL to log as listening once the lifespan has started;
+        ``exit_if_stuck``: end the process after shutdown when function threads never finish
+        (for ``extkit start``, not for a host embedded in another program)."""
+        self.app = app
+        self.keys = keys if keys is not None else Keys.from_environ(os.environ)
+        self.timeout = app.settings.function_timeout
+        self.max_body = app.settings.max_request_body_bytes
+        # host.json customHeaders, encoded once; a function's own headers come after them.
+        self._custom_headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in app.settings.custom_headers.items()
+        ]
+        # Each route's target carries its auth level, worked out once.
+        self.router: Router[tuple[AppFunction, str]] = Router(app.settings.route_prefix)
+        for fn in app.functions:
+            if fn.spec.trigger == "http":
+                level = str(fn.spec.auth_level or "anonymous")
+                self.router.add(fn.spec.route or fn.name, (fn, level), fn.spec.methods)
+        self.timers = [
+            (fn, parse_schedule(fn.spec.schedule or ""))
+            for fn in app.functions
+            if fn.spec.trigger == "timer"
+        ]
+        # Pool threads start lazily, so a pool exists before the lifespan starts (an ASGI server
+        # that skips the lifespan still works).
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extkit-function")
+        self._timer_lock_path = timer_lock
+        self._announce = announce
+        self._exit_if_stuck = exit_if_stuck
+        self._stopping: asyncio.Event | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    # --- ASGI -----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    _log.exception("host startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.shutdown()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        """Start the timers (in the worker that holds the timer lock)."""
+        self._stopping = asyncio.Event()
+        if self.timers:
+            self._timer_task = asyncio.get_running_loop().create_task(self._run_timers())
+        if self._announce:
+            _log.info("extkit host listening on %s (worker pid %d)", self._announce, os.getpid())
+
+    async def shutdown(self) -> None:
+        """Stop timers, let running invocations finish, then run the shutdown hooks once."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._stopping is not None:
+            self._stopping.set()
+        drain = (self.timeout or DRAIN_SECONDS) + 1.0
+        if self._timer_task is not None:
+            done, _ = await asyncio.wait({self._timer_task}, timeout=drain)
+            if not done:
+                _log.error("a timer invocation still runs after %.0f s: cancelling it", drain)
+                self._timer_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._timer_task
+        # Threads of timed-out functions may still run: wait for them (boundedly) before the
+        # shutdown hooks flush, so what they log and record is part of what gets flushed.
+        drained = asyncio.get_running_loop().run_in_executor(None, self.pool.shutdown, True)
+        done, _ = await asyncio.wait({drained}, timeout=drain)
+        stuck = not done
+        if stuck:
+            _log.error(
+                "function threads still run %.0f s after the host began to stop; "
+                "they are abandoned",
+                drain,
+            )
+        await asyncio.to_thread(self.app.engine.shutdown)
+        _log.info("extkit host stopped (pid %d)", os.getpid())
+        if stuck and self._exit_if_stuck:
+            # Python would wait for those threads at exit, forever if they never end. The
+            # shutdown hooks have flushed; leave now.
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(0)
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self._respond(scope, receive)
+        except Exception:  # a bug here must cost one request, never the server
+            _log.exception("the host failed to handle %s %s", scope.get("method"), scope["path"])
+            response = _plain(500, "Internal Server Error")
+        if response is None:
+            return  # the client went away before the request was complete
+        if INVOCATION_ID_HEADER not in response.headers:
+            response.headers[INVOCATION_ID_HEADER] = str(uuid.uuid4())
+        await self._send(scope, send, response)
+
+    async def _respond(self, scope: Scope, receive: Receive) -> HttpResponse | None:
+        method: str = scope["method"]
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+        found = self.router.resolve(method, path)
+        if found.status == 405:
+            return _plain(405, "Method Not Allowed", {"Allow": ", ".join(found.allowed)})
+        target = found.target
+        if target is None:
+            return _plain(404, "Not Found")
+        fn, level = target
+        headers = _headers(scope)
+        query = scope.get("query_string", b"").decode("latin-1")
+        params = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+        if level != "anonymous" and not self.keys.allows(
+            level, headers.get(KEY_HEADER) or params.get(KEY_QUERY_PARAMETER)
+        ):
+            return _plain(401, "Unauthorized: a valid function key is required")
+        body = await self._read_body(headers, receive)
+        if not isinstance(body, bytes):
+            return body
+        request = HttpRequest(
+            method,
+            _url(scope, headers, path, query),
+            headers=headers,
+            params=params,
+            route_params=found.params,
+            body=body,
+        )
+        trace = TraceContext(headers.get("traceparent"), headers.get("tracestate"))
+        return await invoke_http(
+            fn,
+            request,
+            context=fn.loaded.new_context(trace_context=trace),
+            executor=self.pool,
+            timeout=self.timeout,
+        )
+
+    async def _read_body(
+        self, headers: dict[str, str], receive: Receive
+    ) -> bytes | HttpResponse | None:
+        limit = self.max_body
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                return _plain(400, "Bad Request: Content-Length is not a number")
+            if int(declared) > limit:
+                return _plain(413, f"Payload Too Large: the limit is {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return _plain(413, f"Payload Too Large: the limit is {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _send(self, scope: Scope, send: Send, response: HttpResponse) -> None:
+        body = response.get_body()
+        raw = list(self._custom_headers)
+        has_type = False
+        try:
+            for name, value in response.headers.items():
+                folded = name.lower()
+                if folded == "content-length":
+                    continue  # computed below from the actual body
+                has_type = has_type or folded == "content-type"
+                raw.append((name.encode("latin-1"), str(value).encode("latin-1")))
+        except UnicodeEncodeError:
+            _log.error("response headers of %s are not latin-1 text: answering 500", scope["path"])
+            invocation = response.headers.get(INVOCATION_ID_HEADER, "")
+            response = _plain(500, "Internal Server Error")
+            body = response.get_body()
+            raw = [(INVOCATION_ID_HEADER.encode(), invocation.encode("latin-1", "replace"))]
+            has_type = False
+        if not has_type:
+            raw.append((b"content-type", _content_type(response).encode("latin-1")))
+        raw.append((b"content-length", str(len(body)).encode()))
+        if response.status_code in (204, 304) or scope["method"] == "HEAD":
+            body = b""
+        await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
+    # --- timers ---------------------------------------------------------------------------
+
+    async def _run_timers(self) -> None:
+        stopping = self._stopping
+        assert stopping is not None
+        lock = _TimerLock(self._timer_lock_path)
+        try:
+            while not lock.acquire():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), TIMER_LOCK_RETRY_SECONDS)
+                if stopping.is_set():
+                    return
+            if self._timer_lock_path:
+                _log.info("this worker (pid %d) runs the app's timers", os.getpid())
+            runners = [self._run_timer(fn, schedule, stopping) for fn, schedule in self.timers]
+            await asyncio.gather(*runners)
+        finally:
+            lock.release()
+
+    async def _run_timer(
+        self, fn: AppFunction, schedule: Schedule, stopping: asyncio.Event
+    ) -> None:
+        """Fire ``fn`` at each occurrence of ``schedule`` until the host stops.
+
+        Occurrences missed while an invocation ran long (or the loop was busy) collapse into one
+        ``past_due`` invocation, as in the reference; invocations of one timer never overlap.
+        """
+        last: datetime | None = None
+        now = _now()
+        due = schedule.next_after(now)
+        if fn.spec.run_on_startup:
+            status = ScheduleStatus(last=None, next=due, last_updated=now)
+            await self._fire(
+                fn,
+                TimerRequest(
+                    schedule=schedule, schedule_status=status, scheduled_time=now, is_startup=True
+                ),
+            )
+            last = now
+        while not stopping.is_set():
+            delay = (due - _now()).total_seconds()
+            if delay > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), delay)
+                continue  # stopped, or time to re-check the clock
+            now = _now()
+            following = schedule.next_after(due)
+            if following <= now:
+                following = schedule.next_after(now)
+            status = ScheduleStatus(last=last, next=following, last_updated=now)
+            timer = TimerRequest(
+                past_due=now - due > PAST_DUE_TOLERANCE,
+                schedule=schedule,
+                schedule_status=status,
+                scheduled_time=due,
+            )
+            await self._fire(fn, timer)
+            last, due = due, following
+
+    async def _fire(self, fn: AppFunction, timer: TimerRequest) -> None:
+        try:
+            await invoke_timer(fn, timer, executor=self.pool, timeout=self.timeout)
+        except Exception:  # invoke_timer reports the function's failures; this is a host bug
+            _log.exception("timer %s could not be invoked", fn.name)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def _url(scope: Scope, headers: dict[str, str], path: str, query: str) -> str:
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    url = f"{scope.get('scheme', 'http')}://{host}{path}"
+    return f"{url}?{query}" if query else url
+
+
+def _content_type(response: HttpResponse) -> str:
+    if response.mimetype.startswith(_TEXT_TYPES):
+        return f"{response.mimetype}; charset={response.charset}"
+    return response.mimetype
+
+
+class _TimerLock:
+    """An exclusive, non-blocking lock on a file shared by the workers; none needed alone."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = path
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> bool:
+        if self._path is None or self._file is not None:
+            return True
+        handle = open(self._path, "a+b")  # noqa: SIM115 - held open while the lock is held
+        try:
+            _lock_file(handle)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the file releases the lock
+            self._file = None
+
+
+def _lock_file(handle: IO[bytes]) -> None:
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+# --- extkit start -------------------------------------------------------------------------------
+
+
+def _threads(args_threads: int | None) -> int | None:
+    """``--threads`` beats ``PYTHON_THREADPOOL_THREAD_COUNT``, which beats Python's default."""
+    if args_threads is not None:
+        if args_threads < 1:
+            raise SystemExit(f"extkit start: --threads must be 1 or more, got {args_threads}")
+        return args_threads
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"extkit start: {THREADS_ENV}={raw!r} is not a whole number above 0")
+    return int(raw)
+
+
+class _DropColorMessage(logging.Filter):
+    """uvicorn passes a coloured copy of some messages as an extra field: not for our lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)
+        return True
+
+
+def _configure_logging(fmt: str) -> None:
+    configure_logging("json" if fmt == "json" else "console")
+    logging.captureWarnings(True)  # warnings (e.g. a bad gate value) become log lines
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropColorMessage) for f in logger.filters):
+            logger.addFilter(_DropColorMessage())
+
+
+def _apply_log_levels(app: LoadedApp) -> None:
+    """host.json ``logging.logLevel``: ``default`` sets the root level, other categories the
+    Python logger of that name (``extkit.extensions.TimerExtension``, ``uvicorn``)."""
+    for category, level in app.settings.log_levels.items():
+        target = (
+            logging.getLogger() if category.lower() == "default" else logging.getLogger(category)
+        )
+        target.setLevel(python_log_level(level))
+
+
+def _base_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _function_url(base: str, prefix: str, spec: FunctionSpec) -> str:
+    return "/".join(part for part in (base, prefix, spec.route or spec.name) if part)
+
+
+def _report(app: LoadedApp, keys: Keys, base: str) -> None:
+    """Tell the app owner what is served and how extensions are set up, once, at startup."""
+    registry = app.registry
+    entries = registry.entries(include_superseded=True)
+    gate = "on" if app.engine.enabled else "off"
+    _log.info("worker extensions are %s (PYTHON_ENABLE_WORKER_EXTENSIONS)", gate)
+    for entry in entries:
+        state = ""
+        if entry.superseded_by:
+            state = f", superseded by {entry.superseded_by}"
+        elif entry.name.lower() in registry.disabled:
+            state = ", disabled"
+        _log.info("extension %s (scope %s%s) from %s", entry.name, entry.scope, state, entry.source)
+    for note in app.warnings:
+        _log.warning("%s", note)
+    infos = [fn.loaded.info for fn in app.functions]
+    for entry in registry.entries("function"):
+        if not any(entry.binds_to(info) for info in infos):
+            _log.warning(
+                "function-level extension %s is bound to no function of this app (it targets "
+                "%s): check the file or function names it is created with",
+                entry.name,
+                getattr(entry.extension, "bound_to", entry.source),
+            )
+    _log.info("%s", keys.describe())
+    if keys.enforced and not keys.admin_keys:
+        admin = [fn.name for fn in app.functions if str(fn.spec.auth_level) == "admin"]
+        if admin:
+            _log.warning(
+                "no admin key is configured (EXTKIT_ADMIN_KEY): %s answer 401 to every request",
+                ", ".join(admin),
+            )
+    _log.info("functions:")
+    for fn in app.functions:
+        spec = fn.spec
+        if spec.trigger == "http":
+            methods = ",".join(spec.methods) if spec.methods else "any method"
+            _log.info(
+                "  %s: [%s] %s (authLevel %s)",
+                fn.name,
+                methods,
+                _function_url(base, app.settings.route_prefix, spec),
+                spec.auth_level or "anonymous",
+            )
+        else:
+            schedule = parse_schedule(spec.schedule or "")
+            _log.info(
+                "  %s: timer '%s', next at %s%s",
+                fn.name,
+                schedule,
+                schedule.next_after(_now()).isoformat(),
+                ", runOnStartup" if spec.run_on_startup else "",
+            )
+
+
+def _load(app_dir: str) -> LoadedApp | None:
+    try:
+        return load_app(app_dir)
+    except AppLoadError as exc:
+        sys.stdout.flush()
+        print(f"extkit start: {exc}", file=sys.stderr, flush=True)
+        return None
+
+
+def command_start(args: argparse.Namespace) -> int:
+    """``extkit start [APP_DIR]``: load the app, report it, serve it until SIGTERM/SIGINT."""
+    _configure_logging(args.log_format)
+    threads = _threads(args.threads)
+    workers = max(1, int(args.workers or 1))
+    app = _load(args.app_dir)
+    if app is None:
+        return 1
+    _apply_log_levels(app)
+    keys = Keys.from_environ(os.environ)
+    port = args.port if args.port is not None else (app.settings.local_http_port or DEFAULT_PORT)
+    base = _base_url(args.host, port)
+    _report(app, keys, base)
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": port,
+        "log_config": None,  # uvicorn's records go through extkit's handler
+        "access_log": False,
+        "lifespan": "on",  # uvicorn's defaults otherwise: uvloop and httptools when installed
+    }
+    if workers == 1:
+        host = Host(app, threads=threads, keys=keys, exit_if_stuck=True)
+        return _serve_until_signalled(_Server(uvicorn.Config(host, **common)))
+    # Several workers: each process loads the app itself from the same folder and settings.
+    fd, lock_path = tempfile.mkstemp(prefix="extkit-timers-", suffix=".lock")
+    os.close(fd)
+    os.environ.update(
+        {
+            _ENV_APP_DIR: os.path.abspath(args.app_dir),
+            _ENV_LOG_FORMAT: args.log_format,
+            _ENV_TIMER_LOCK: lock_path,
+            _ENV_URL: base,
+        }
+    )
+    if threads is not None:
+        os.environ[_ENV_THREADS] = str(threads)
+    _log.info("starting %d worker processes", workers)
+    try:
+        uvicorn.run("extkit.host:create_worker_app", factory=True, workers=workers, **common)
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(lock_path)
+    return 0
+
+
+def _serve_until_signalled(server: uvicorn.Server) -> int:
+    """Run uvicorn here; a SIGTERM/SIGINT that triggered a graceful shutdown is a clean exit.
+
+    uvicorn re-raises the signal once it has shut down; the handlers set here take it, so the
+    process ends with status 0 after a graceful stop instead of dying of the signal.
+    """
+    received: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if server.started or received else _STARTUP_FAILURE
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying ``extkit host listening on ...`` once it accepts requests."""
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            _log.info("extkit host listening on %s", _base_url(self.config.host, port))
+
+
+def create_worker_app() -> Host:
+    """The uvicorn factory for ``--workers N``: load the app in this worker process."""
+    _configure_logging(os.environ.get(_ENV_LOG_FORMAT, "console"))
+    app_dir = os.environ.get(_ENV_APP_DIR, ".")
+    try:
+        app = load_app(app_dir)
+    except AppLoadError as exc:  # changed on disk since the parent checked it
+        print(f"extkit worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(_STARTUP_FAILURE) from None
+    _apply_log_levels(app)
+    raw_threads = os.environ.get(_ENV_THREADS)
+    return Host(
+        app,
+        threads=int(raw_threads) if raw_threads else None,
+        timer_lock=os.environ.get(_ENV_TIMER_LOCK),
+        announce=os.environ.get(_ENV_URL),
+        exit_if_stuck=True,
+    )

@@ -1,0 +1,2 @@
+def main(req: object) -> str:
+    raise ValueError("kaboom")

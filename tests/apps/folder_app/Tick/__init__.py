@@ -1,0 +1,5 @@
+TICKS: list[object] = []
+
+
+def main(mytimer: object) -> None:
+    TICKS.append(mytimer)

@@ -1,0 +1,3 @@
+"""Shared by the functions of the folder fixture app."""
+
+ORIGIN = "folder_app"

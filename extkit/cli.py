@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="serve a function app over HTTP (and run its timers)")
     start.add_argument("app_dir", nargs="?", default=".", metavar="APP_DIR")
     start.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    start.add_argument("--port", type=int, default=7071, help="port to bind (default 7071)")
+    start.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port to bind (default: local.settings.json Host.LocalHttpPort, else 7071)",
+    )
     start.add_argument(
         "--workers",
         type=int,

@@ -85,17 +85,20 @@ def run_invocation(context: Context, fn: Callable[..., R], *args: Any) -> R:
     """Call ``fn(*args)`` as part of ``context``'s invocation, in a copy of the current context
     variables, so whatever it sets (a structlog binding, an OpenTelemetry context) ends with it.
 
-    The engine's sync entry point, so kept lean: the variable is set inside the copy, which is
-    dropped afterwards, so nothing needs resetting.
+    The engine's sync entry point, so kept lean: the copy is dropped afterwards, so the variable
+    set in it needs no reset.
     """
-    scope = contextvars.copy_context()
-    if scope.get(_current) is context:  # inside this invocation's own scope already (a host's)
-        return scope.run(fn, *args)
-    scope.run(_current.set, context)
+    return contextvars.copy_context().run(_in_scope, context, fn, args)
+
+
+def _in_scope(context: Context, fn: Callable[..., R], args: tuple[Any, ...]) -> R:
+    if _current.get() is context:  # inside this invocation's own scope already (a host's)
+        return fn(*args)
+    _current.set(context)
     invocation_id = context.invocation_id
     _running[invocation_id] = context
     try:
-        return scope.run(fn, *args)
+        return fn(*args)
     finally:
         _running.pop(invocation_id, None)
 

@@ -42,6 +42,8 @@ _CONTROL: Final = (RejectInvocation, ShortCircuit)
 _REFERENCE_POST: Final = object()  # marks post hooks with the reference's 4 positional arguments
 _log: Final = logging.getLogger("extkit.engine")
 _run_invocation: Final = correlation.run_invocation
+_enter: Final = correlation.enter
+_leave: Final = correlation.leave
 
 
 @final
@@ -223,11 +225,15 @@ async def _run_layers(
                 await _isolated(layer, "pre", layer.pre, context, func_args, None, None)
             if layer.around is not None:
                 entered[-1] = (layer, await _enter_around(layer, context, func_args))
-        result = await call()
-    except ShortCircuit as short:
+    except ShortCircuit as short:  # a hook answered: the function does not run
         result = short.result
-    except BaseException as exc:  # the function's failure or a deliberate rejection
+    except BaseException as exc:  # a deliberate rejection (or KeyboardInterrupt and the like)
         error = exc
+    else:
+        try:
+            result = await call()
+        except BaseException as exc:  # the function's failure, whatever it raised
+            error = exc
     for layer, around in reversed(entered):
         if around is not None:
             result, error = await _exit_around(layer, around, context, result, error)
@@ -293,9 +299,9 @@ async def _exit_around(
         return stop.value, None
     except StopAsyncIteration:
         return result, None  # async generators cannot return a value: the outcome stands
-    except ShortCircuit as short:  # how an async generator (which cannot return) replaces it
-        return short.result, None
     except BaseException as exc:
+        if isinstance(exc, ShortCircuit) and exc is not error:
+            return exc.result, None  # how an async generator (which cannot return) replaces it
         if exc is error or isinstance(exc, RejectInvocation) or not isinstance(exc, Exception):
             return None, exc
         _report(layer, layer.hook_name("around"), context, exc)
@@ -483,16 +489,30 @@ class LoadedFunction:
     ) -> Any:
         """One invocation from sync code: correlation scope, hooks, function. Returns its result.
 
-        It runs in a copy of the caller's context, so context variables set by hooks (a structlog
-        binding, an OpenTelemetry context) end with the invocation instead of leaking into the
-        next one on this thread. An async function is run to completion on an event loop of its
-        own.
+        When hooks apply it runs in a copy of the caller's context, so context variables they set
+        (a structlog binding, an OpenTelemetry context) end with the invocation instead of leaking
+        into the next one on this thread. An async function is run to completion on an event loop
+        of its own.
         """
         if self.info.is_async:
             return _run_sync(lambda: self.invoke_async(func_args, context), fresh_loop=True)
         if context is None:
             context = self.new_context()
-        return _run_invocation(context, self.call, dict(func_args) if func_args else {}, context)
+        args = dict(func_args) if func_args else {}
+        version, plan = self._cached
+        if version != self._engine.registry.version:
+            plan = self._current_plan()
+        if plan is not None:
+            return _run_invocation(context, self.call, args, context)
+        # No hook applies (or the gate is off): nothing of extkit's sets context variables, so
+        # the scope is entered and left in place, cheaper than running in a copy of the context.
+        if self._wants_context and "context" not in args:
+            args["context"] = context
+        token = _enter(context)
+        try:
+            return self._func(**args)
+        finally:
+            _leave(token)
 
     async def invoke_async(
         self,

@@ -18,7 +18,13 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .correlation import install_record_factory
 
-__all__ = ["LogFormat", "add_record_fields", "configure_logging", "get_logger"]
+__all__ = [
+    "LogFormat",
+    "StructuredFormatter",
+    "add_record_fields",
+    "configure_logging",
+    "get_logger",
+]
 
 LogFormat = Literal["json", "console"]
 
@@ -52,6 +58,51 @@ def _renderer(fmt: LogFormat) -> Processor:
     return structlog.dev.ConsoleRenderer(colors=False)
 
 
+def _drop_record(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    event_dict.pop("_record", None)
+    return event_dict
+
+
+#: Attributes every LogRecord has; anything else on a record came from ``extra=`` and is kept.
+_RECORD_ATTRS: Final = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "_logger",
+    "_name",
+    *CORRELATION_FIELDS,
+}
+
+
+class StructuredFormatter(logging.Formatter):
+    """Render stdlib records and structlog events through one chain of plain processors.
+
+    structlog's ``ProcessorFormatter`` copies every foreign record (running the record factory a
+    second time); this formatter reads the record as it is, which keeps a log line cheap enough
+    to be written on every invocation.
+    """
+
+    def __init__(self, processors: list[Processor]) -> None:
+        super().__init__()
+        self._processors = processors
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.msg
+        if isinstance(message, dict):  # a structlog event passed through stdlib logging
+            event: EventDict = dict(message)
+        else:
+            event = {"event": record.getMessage()}
+        for key in record.__dict__.keys() - _RECORD_ATTRS:
+            event.setdefault(key, record.__dict__[key])
+        if record.exc_info:
+            event["exc_info"] = record.exc_info
+        event["_record"] = record
+        method = record.levelname.lower()
+        rendered: Any = event
+        for processor in self._processors:
+            rendered = processor(None, method, rendered)
+        return str(rendered)
+
+
 def configure_logging(
     fmt: LogFormat = "console", *, level: int | str = logging.INFO, stream: IO[str] | None = None
 ) -> logging.Handler:
@@ -62,29 +113,24 @@ def configure_logging(
     if fmt not in ("json", "console"):
         raise ValueError(f"log format must be 'json' or 'console', got {fmt!r}")
     install_record_factory()
-    shared: list[Processor] = [
-        structlog.stdlib.ExtraAdder(),
-        add_record_fields,
-        structlog.processors.format_exc_info,
-    ]
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.PositionalArgumentsFormatter(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.stdlib.render_to_log_kwargs,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared[:1],
-        processors=[
-            *shared[1:],
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+    formatter = StructuredFormatter(
+        [
+            add_record_fields,
+            structlog.processors.format_exc_info,
+            _drop_record,
             _renderer(fmt),
-        ],
+        ]
     )
     handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
     handler.set_name(_HANDLER_NAME)

@@ -300,6 +300,27 @@ def test_invocation_scope_marks_a_block_and_nests(extkit_logs: CapturedLogs) -> 
     assert _stamp(_record(extkit_logs, "outside")) == (None, None)
 
 
+@pytest.mark.parametrize("with_hooks", [False, True], ids=["no hooks", "hooks"])
+def test_invoking_inside_the_invocation_s_own_scope_leaves_that_scope_intact(
+    extkit_engine: Engine, extkit_logs: CapturedLogs, with_hooks: bool
+) -> None:
+    """A host may open the invocation's scope itself (to log around it) and invoke inside it."""
+    if with_hooks:
+
+        class Hook(AppExtensionBase):
+            @classmethod
+            def pre_invocation_app_level(cls) -> None:
+                pass
+
+    loaded = extkit_engine.load(lambda: log.info("function"), name="work")
+    context = loaded.new_context()
+    with invocation_scope(context):
+        loaded.invoke(context=context)
+        log.info("host, after the invocation")
+    assert _stamp(_record(extkit_logs, "function")) == (context.invocation_id, "work")
+    assert _stamp(_record(extkit_logs, "host, after the invocation"))[0] == context.invocation_id
+
+
 # --- under concurrency ----------------------------------------------------------------------
 
 

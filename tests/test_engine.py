@@ -625,6 +625,35 @@ def test_short_circuit_answers_without_running_the_function(extkit_engine: Engin
     assert seen == [("Cache post", "cached answer", None)]
 
 
+@pytest.mark.parametrize("path", ["simple", "around"])
+def test_a_short_circuit_raised_by_the_function_itself_is_an_ordinary_failure(
+    extkit_engine: Engine, path: str
+) -> None:
+    seen: list[Any] = []
+
+    class Observer(AppExtensionBase):
+        @classmethod
+        def post_invocation_app_level(cls, func_exc: Any) -> None:
+            seen.append(func_exc)
+
+    if path == "around":
+
+        class Wrapper(AppExtensionBase):
+            @classmethod
+            def around_invocation_app_level(cls) -> Generator[None, Any, Any]:
+                return (yield)
+
+    misuse = ShortCircuit("only hooks answer for the function")
+
+    def work() -> None:
+        raise misuse
+
+    with pytest.raises(ShortCircuit) as raised:
+        extkit_engine.load(work).invoke()
+    assert raised.value is misuse
+    assert seen == [misuse]
+
+
 # --- around hooks -----------------------------------------------------------------------------
 
 

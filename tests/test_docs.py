@@ -192,7 +192,7 @@ def test_console_blocks_use_real_flags_and_are_run_by_a_test(block: Block) -> No
     "block", [b for b in _all_blocks() if b.language == "json"], ids=lambda b: b.where
 )
 def test_json_blocks_parse(block: Block) -> None:
-    json.loads(block.code)
+    assert isinstance(json.loads(block.code), (dict, list)), f"{block.where}: not a JSON document"
 
 
 @pytest.mark.parametrize(
@@ -200,7 +200,7 @@ def test_json_blocks_parse(block: Block) -> None:
 )
 def test_toml_blocks_parse(block: Block) -> None:
     tomllib = pytest.importorskip("tomllib")
-    tomllib.loads(block.code)
+    assert tomllib.loads(block.code), f"{block.where}: an empty TOML block"
 
 
 @pytest.mark.parametrize(
@@ -244,6 +244,7 @@ def in_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def test_python_blocks_run(page: Path, in_empty_folder: Path, restore_logging: None) -> None:
     """The page's python blocks, run in order in one namespace, as a reader would paste them."""
     namespace: dict[str, Any] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
+    ran = 0
     with isolated_registry(RecordingRegistry(keep_calls=False)):
         for block in code_blocks(page):
             if block.language != "python" or block.file is not None:
@@ -253,6 +254,8 @@ def test_python_blocks_run(page: Path, in_empty_folder: Path, restore_logging: N
                 exec(code, namespace)
             except Exception as exc:
                 raise AssertionError(f"{block.where}: the code block raised {exc!r}") from exc
+            ran += 1
+    assert ran > 0
 
 
 # --- project files, exercised together --------------------------------------------------------
@@ -312,7 +315,8 @@ PROJECT_CHECKS: dict[str, Callable[[Path, pytest.MonkeyPatch], None]] = {
 def test_project_pages_work(
     page_name: str, in_empty_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    PROJECT_CHECKS[page_name](in_empty_folder, monkeypatch)
+    check = PROJECT_CHECKS[page_name]  # asserts on every file the page builds
+    check(in_empty_folder, monkeypatch)
 
 
 def test_the_parser_finds_markers_files_and_commands(tmp_path: Path) -> None:

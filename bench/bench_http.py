@@ -14,8 +14,9 @@ same unless uvloop or httptools is installed (the report says when one is):
   what the host and the engine cost without any hook or per-invocation log line;
 
 ``extkit async`` and ``extkit sync`` run with the extensions gate on and the timer extension active
-(it logs one line per invocation, in JSON, as a deployment would) and no other extension. Each
-round runs
+(it logs one line per invocation, in JSON, as a deployment would) and no other extension.
+``--timer-at-warning`` adds both again with the timer's logger set to WARNING in ``host.json``,
+which filters that line out: the difference is what the line costs. Each round runs
 ``wrk -t2 -c64 -d<duration>s`` against every server, in a rotated order, so drift on a shared
 machine hits them all alike; the table reports medians over rounds, and the ratio to Starlette is
 the median of the per-round ratios. Where the machine allows, each server is pinned to one CPU and
@@ -221,13 +222,25 @@ def run_wrk(
     return found
 
 
-def servers(workdir: Path) -> list[Server]:
+#: host.json of the ``--timer-at-warning`` servers: the timer's INFO line is filtered out.
+QUIET_TIMER_HOST_JSON = (
+    '{"version": "2.0", "logging": {"logLevel": {"extkit.extensions.TimerExtension": "Warning"}}}'
+)
+
+
+def servers(workdir: Path, timer_at_warning: bool = False) -> list[Server]:
     (workdir / "starlette_app.py").write_text(STARLETTE_APP, encoding="utf-8")
-    for kind, prefix in (("async", "async "), ("sync", "")):
+    apps = [("async", "async ", '{"version": "2.0"}'), ("sync", "", '{"version": "2.0"}')]
+    if timer_at_warning:
+        apps += [
+            ("async_quiet", "async ", QUIET_TIMER_HOST_JSON),
+            ("sync_quiet", "", QUIET_TIMER_HOST_JSON),
+        ]
+    for kind, prefix, host_json in apps:
         app = workdir / f"extkit_{kind}"
         app.mkdir()
         (app / "function_app.py").write_text(EXTKIT_APP.format(prefix=prefix), encoding="utf-8")
-        (app / "host.json").write_text('{"version": "2.0"}', encoding="utf-8")
+        (app / "host.json").write_text(host_json, encoding="utf-8")
     env = {
         key: value
         for key, value in os.environ.items()
@@ -270,6 +283,11 @@ def servers(workdir: Path) -> list[Server]:
         # For reading the others: the host and engine alone, no hook and no log line.
         ("extkit async, gate off", "async", {**extkit_env, "PYTHON_ENABLE_WORKER_EXTENSIONS": "0"}),
     ]
+    if timer_at_warning:  # what the timer's log line costs: the same servers without it
+        variants += [
+            ("extkit async, timer log at WARNING", "async_quiet", extkit_env),
+            ("extkit sync, timer log at WARNING", "sync_quiet", extkit_env),
+        ]
     for name, kind, variant_env in variants:
         port = free_port()
         found.append(
@@ -421,6 +439,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server (2)")
     parser.add_argument(
+        "--timer-at-warning",
+        action="store_true",
+        help="also measure the two extkit servers with the timer's logger at WARNING (host.json "
+        "logging.logLevel), which filters out its per-invocation INFO line",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="measure the ASGI apps alone, without a server or wrk (where the time goes)",
@@ -448,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     if faster:
         cpu_note += f"; extkit on {' and '.join(faster)}, Starlette on asyncio and h11"
     with tempfile.TemporaryDirectory(prefix="extkit-bench-http-") as tmp, ExitStack() as stack:
-        measured = [stack.enter_context(started(s, server_cpu)) for s in servers(Path(tmp))]
+        found = servers(Path(tmp), args.timer_at_warning)
+        measured = [stack.enter_context(started(s, server_cpu)) for s in found]
         for server in measured:
             run_wrk(server.url, args.warmup, args.threads, args.connections, wrk_cpu)
         for round_number in range(args.rounds):

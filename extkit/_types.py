@@ -25,6 +25,8 @@ class FunctionInfo:
     layout: Layout = "plain"
     is_async: bool = False
     bindings: tuple[dict[str, Any], ...] = field(default=())
+    #: HTTP functions: the full route template with the host's prefix, ``/api/items/{id:int}``.
+    route: str | None = None
 
     def defined_in(self, path: str) -> bool:
         """Whether ``path`` is the file that defines this function."""

@@ -237,6 +237,15 @@ async def invoke_http(
         result = await fn.loaded.invoke_async(args, context, executor=executor, timeout=timeout)
     except Exception as exc:
         error = exc
+    if (
+        error is None
+        and type(result) is HttpResponse
+        and spec.http_output == "$return"
+        and not _log.isEnabledFor(logging.DEBUG)
+    ):
+        # The common case, nothing to convert and nothing to log: no correlation scope needed.
+        result.headers[INVOCATION_ID_HEADER] = context.invocation_id
+        return result
     with invocation_scope(context):  # so the records below carry the invocation id
         response = to_http_response(spec, result, args, error, invocation_id=context.invocation_id)
         if error is None and response.status_code >= 500:

@@ -7,11 +7,16 @@ next invocation the way class-level dicts keyed by invocation id do.
 
 from __future__ import annotations
 
+import os
+import random
 import threading
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from ._types import FunctionInfo
 
 __all__ = [
     "Context",
@@ -115,14 +120,68 @@ class ExtensionState:
         return len(self._spaces)
 
 
+#: Invocation ids come from a generator of extkit's own, so an app that seeds ``random`` (tests
+#: often do) cannot make them repeat; reseeded from the OS in a forked child, as ``random`` is.
+_ids: Final = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+_VERSION_4: Final = (~(0xF000 << 64) & ~(0xC000 << 48), (0x4000 << 64) | (0x8000 << 48))
+
+
+def new_invocation_id() -> str:
+    """A random UUID in its usual text form (version 4, RFC 4122 variant), like
+    ``str(uuid.uuid4())`` at a fraction of the cost: this runs once per invocation. The bits come
+    from a seeded Mersenne Twister rather than the OS: an id must be unique, not unguessable."""
+    clear, set_bits = _VERSION_4
+    h = (_ids.getrandbits(128) & clear | set_bits).to_bytes(16, "big").hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class _Lazy:
+    """A ``Context`` attribute built on first access rather than for every invocation (most
+    invocations never touch it). It then lives in the instance's ``__dict__``, which shadows this
+    descriptor, so later reads and any assignment are those of a plain attribute. (A
+    ``__getattr__`` would do the same but slow down every attribute of the class.)"""
+
+    __slots__ = ("make", "name")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        # setdefault: two threads reading it first at once still get one and the same object.
+        return instance.__dict__.setdefault(self.name, self.make())
+
+
 class Context:
     """One invocation's identity and the channels between extensions and the function.
 
     - ``app_ext_attributes`` / ``func_ext_attributes``: dicts app- and function-level extensions
       fill for the function to read (what the reference's docs promise but never built).
     - ``state``: extensions' private per-invocation data, see :class:`ExtensionState`.
+    - ``function_info``: what the engine knows about the function (its trigger, its route), when
+      the context comes from ``LoadedFunction.new_context``.
     - Other attributes may be set freely (``context.tracer`` by the tracing extension).
     """
+
+    if TYPE_CHECKING:  # for type checkers these are plain attributes
+        trace_context: TraceContext
+        retry_context: RetryContext
+        app_ext_attributes: dict[str, Any]
+        func_ext_attributes: dict[str, Any]
+        state: ExtensionState
+    else:
+        trace_context = _Lazy(TraceContext)
+        retry_context = _Lazy(RetryContext)
+        app_ext_attributes = _Lazy(dict)
+        func_ext_attributes = _Lazy(dict)
+        state = _Lazy(ExtensionState)
 
     def __init__(
         self,
@@ -133,16 +192,21 @@ class Context:
         trace_context: TraceContext | None = None,
         retry_context: RetryContext | None = None,
         trigger: str = "other",
+        function_info: FunctionInfo | None = None,
     ) -> None:
-        self.invocation_id: str = invocation_id if invocation_id is not None else str(uuid.uuid4())
+        # Built once per invocation, so only what is given is stored now; the rest of the
+        # attributes (the ``_Lazy`` ones above) are made the first time they are read.
+        self.invocation_id: str = (
+            invocation_id if invocation_id is not None else new_invocation_id()
+        )
         self.function_name = function_name
         self.function_directory = function_directory
         self.trigger = trigger
-        self.trace_context = trace_context if trace_context is not None else TraceContext()
-        self.retry_context = retry_context if retry_context is not None else RetryContext()
-        self.app_ext_attributes: dict[str, Any] = {}
-        self.func_ext_attributes: dict[str, Any] = {}
-        self.state = ExtensionState()
+        self.function_info = function_info
+        if trace_context is not None:
+            self.trace_context = trace_context
+        if retry_context is not None:
+            self.retry_context = retry_context
 
     @property
     def thread_local_storage(self) -> _InvocationLocal:

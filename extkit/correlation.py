@@ -25,6 +25,7 @@ R = TypeVar("R")
 
 __all__ = [
     "Invocation",
+    "call_in_scope",
     "current_invocation",
     "install_record_factory",
     "invocation_scope",
@@ -85,8 +86,8 @@ def run_invocation(context: Context, fn: Callable[..., R], *args: Any) -> R:
     """Call ``fn(*args)`` as part of ``context``'s invocation, in a copy of the current context
     variables, so whatever it sets (a structlog binding, an OpenTelemetry context) ends with it.
 
-    The engine's sync entry point, so kept lean: the copy is dropped afterwards, so the variable
-    set in it needs no reset.
+    The copy is dropped afterwards, so the variable set in it needs no reset. (The engine's own
+    entry point is :func:`call_in_scope`, the same with a fixed call shape.)
     """
     return contextvars.copy_context().run(_in_scope, context, fn, args)
 
@@ -99,6 +100,28 @@ def _in_scope(context: Context, fn: Callable[..., R], args: tuple[Any, ...]) -> 
     _running[invocation_id] = context
     try:
         return fn(*args)
+    finally:
+        _running.pop(invocation_id, None)
+
+
+class _Callable(Protocol):
+    def call(self, func_args: dict[str, Any], context: Context) -> Any: ...
+
+
+def call_in_scope(context: Context, target: _Callable, func_args: dict[str, Any]) -> Any:
+    """``target.call(func_args, context)`` as part of ``context``'s invocation: the engine's sync
+    entry point (``LoadedFunction.invoke``), which runs it in a fresh copy of the context
+    variables, ``copy_context().run(call_in_scope, ...)``. The copy is dropped afterwards, so the
+    variable set in it needs no reset; and the target is called as a method, not a bound method
+    passed in, because every step here is paid once per invocation.
+    """
+    if _current.get() is context:  # inside this invocation's own scope already (a host's)
+        return target.call(func_args, context)
+    _current.set(context)
+    invocation_id = context.invocation_id
+    _running[invocation_id] = context
+    try:
+        return target.call(func_args, context)
     finally:
         _running.pop(invocation_id, None)
 

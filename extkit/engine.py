@@ -40,8 +40,14 @@ __all__ = ["Engine", "LoadedFunction"]
 
 _CONTROL: Final = (RejectInvocation, ShortCircuit)
 _REFERENCE_POST: Final = object()  # marks post hooks with the reference's 4 positional arguments
+#: How a plan runs (``_Plan.kind``).
+_DIRECT: Final = 0
+_SIMPLE: Final = 1
+_LAYERS: Final = 2
+_ASYNC: Final = 3
 _log: Final = logging.getLogger("extkit.engine")
-_run_invocation: Final = correlation.run_invocation
+_copy_context: Final = contextvars.copy_context
+_call_in_scope: Final = correlation.call_in_scope
 _enter: Final = correlation.enter
 _leave: Final = correlation.leave
 
@@ -54,6 +60,7 @@ class _Layer:
         "around",
         "around_is_async",
         "depth",
+        "enter",
         "is_app",
         "is_async",
         "logger",
@@ -73,6 +80,11 @@ class _Layer:
         self.post = _adapted(entry, f"post_invocation{suffix}")
         around = entry.hooks.get(f"around_invocation{suffix}")
         self.around_is_async = bool(around and around[1].is_async)
+        #: The around hook as a callable of (logger, context, func_args): the sync path's.
+        self.enter: Callable[..., Any] | None = None
+        if around is not None:
+            fn, shape = around
+            self.enter = fn if shape.positional == 3 else _entering(self.around)
         self.is_async = any(
             shape.is_async
             for name, (_, shape) in entry.hooks.items()
@@ -88,12 +100,44 @@ def _adapted(entry: Registration, hook_name: str) -> Callable[..., Any] | None:
     return None if found is None else make_adapter(*found)
 
 
+def _entering(adapter: Callable[..., Any] | None) -> Callable[..., Any]:
+    assert adapter is not None
+
+    def enter(logger: Any, context: Context, func_args: dict[str, Any]) -> Any:
+        return adapter(logger, context, func_args, None, None)
+
+    return enter
+
+
 @final
 class _Plan:
     """The precomputed calls for one function. Immutable once built; rebuilt when the registry
-    changes, so an invocation always pairs the pre and post hooks of one snapshot."""
+    changes, so an invocation always pairs the pre and post hooks of one snapshot.
 
-    __slots__ = ("has_async", "layers", "post", "post_upto", "pre", "simple", "version")
+    ``kind`` says which loop runs the invocation (see the hot path below):
+
+    - ``_DIRECT``: sync pre and post hooks only, every pre hook taking the reference's 3
+      arguments positionally and every post hook the same ``post_arity`` (4 or 5) positional
+      arguments. ``pre_direct``/``post_direct`` hold ``(fn, logger, layer)``: no per-hook branch.
+    - ``_SIMPLE``: sync pre and post hooks of mixed shapes: ``pre``/``post`` hold
+      ``(fn, logger, how, layer)`` and each call branches on ``how``.
+    - ``_LAYERS``: around hooks, all sync: ``_run_layers_sync``.
+    - ``_ASYNC``: some hook is async: the ``_run_layers`` coroutine.
+    """
+
+    __slots__ = (
+        "has_async",
+        "kind",
+        "layers",
+        "post",
+        "post_arity",
+        "post_direct",
+        "post_upto",
+        "pre",
+        "pre_direct",
+        "simple",
+        "version",
+    )
 
     def __init__(self, entries: list[Registration], version: int) -> None:
         self.version = version
@@ -102,6 +146,8 @@ class _Plan:
         pre = []
         post_by_layer = []
         simple = True
+        pre_shapes: set[int | None] = set()
+        post_shapes: set[int | None] = set()
         for layer, entry in zip(self.layers, entries, strict=True):
             suffix = "_app_level" if layer.is_app else ""
             if f"around_invocation{suffix}" in entry.hooks:
@@ -113,11 +159,13 @@ class _Plan:
                 fn, shape = found
                 simple = simple and not shape.is_async
                 if role == "pre":
+                    pre_shapes.add(shape.positional)
                     direct = shape.positional == 3
                     pre.append(
                         (fn, layer.logger, None if direct else make_adapter(fn, shape), layer)
                     )
                 else:
+                    post_shapes.add(shape.positional)
                     how: Any = (
                         None
                         if shape.positional == 5
@@ -134,6 +182,18 @@ class _Plan:
             for depth in range(len(self.layers) + 1)
         )
         self.post = self.post_upto[-1]
+        self.pre_direct = tuple((fn, logger, layer) for fn, logger, _, layer in self.pre)
+        self.post_direct = tuple((fn, logger, layer) for fn, logger, _, layer in self.post)
+        self.post_arity = next(iter(post_shapes)) if len(post_shapes) == 1 else None
+        if self.has_async:
+            self.kind = _ASYNC
+        elif not simple:
+            self.kind = _LAYERS
+        elif pre_shapes <= {3} and (not post_shapes or self.post_arity in (4, 5)):
+            self.kind = _DIRECT
+            self.post_arity = self.post_arity or 5
+        else:
+            self.kind = _SIMPLE
 
 
 def _report(layer: _Layer, hook_name: str, context: Context, exc: BaseException) -> None:
@@ -149,9 +209,19 @@ def _report(layer: _Layer, hook_name: str, context: Context, exc: BaseException)
 
 
 # --- the hot path -------------------------------------------------------------------------------
-# Written as plain loops over tuples with the common call shapes spelled out, because this runs
-# for every hook of every invocation. Error isolation is a try per hook call (near free when
-# nothing raises). Async hooks and around hooks take the general path in ``_run_layers``.
+# This runs for every hook of every invocation, so it is written for CPython's interpreter rather
+# than for brevity (as pluggy's ``_callers.py`` is):
+#
+# - ``LoadedFunction.call`` runs the common plan (``_DIRECT``: sync pre and post hooks with the
+#   reference's positional signatures) inline: plain ``for`` loops over ``(fn, logger, layer)``
+#   tuples, each hook called directly with no adapter and no per-hook branch. A Python-level call
+#   costs about as much as a no-op hook, so the loops are not moved into helpers.
+# - Error isolation is a ``try`` per hook call: free in CPython 3.11+ when nothing raises, and a
+#   cheap block setup before. A hook that ends the invocation early (``RejectInvocation``,
+#   ``ShortCircuit``) leaves the loop; the rare paths (early end, the function raising, hooks of
+#   other shapes) use the helpers below, which read the same plan.
+# - Around hooks take ``_run_layers_sync`` when every hook is sync, and async hooks the
+#   ``_run_layers`` coroutine; both have the order and error policy of the loops.
 
 
 def _run_pre(
@@ -311,6 +381,99 @@ async def _exit_around(
     return result, error
 
 
+def _run_layers_sync(
+    plan: _Plan, context: Context, func_args: dict[str, Any], func: Callable[..., Any]
+) -> Any:
+    """``_run_layers`` for plans whose hooks are all sync (around hooks included): the same steps
+    as plain calls, without a coroutine to drive."""
+    entered: list[tuple[_Layer, Any]] = []
+    result: Any = None
+    error: BaseException | None = None
+    try:
+        for layer in plan.layers:
+            entered.append((layer, None))
+            if layer.pre is not None:
+                _isolated_sync(layer, "pre", layer.pre, context, func_args, None, None)
+            if layer.enter is not None:
+                entered[-1] = (layer, _enter_around_sync(layer, context, func_args))
+    except ShortCircuit as short:  # a hook answered: the function does not run
+        result = short.result
+    except BaseException as exc:  # a deliberate rejection (or KeyboardInterrupt and the like)
+        error = exc
+    else:
+        try:
+            result = func(**func_args)
+        except BaseException as exc:  # the function's failure, whatever it raised
+            error = exc
+    for layer, around in reversed(entered):
+        if around is not None:
+            result, error = _exit_around_sync(layer, around, context, result, error)
+        if layer.post is not None:
+            _isolated_sync(layer, "post", layer.post, context, func_args, result, error)
+    if error is not None:
+        raise error
+    return result
+
+
+def _isolated_sync(
+    layer: _Layer,
+    role: str,
+    adapter: Callable[..., Any],
+    context: Context,
+    func_args: dict[str, Any],
+    func_ret: Any,
+    func_exc: BaseException | None,
+) -> None:
+    try:
+        value = adapter(layer.logger, context, func_args, func_ret, func_exc)
+        if value is not None and inspect.isawaitable(value):  # a sync hook returning one
+            _run_to_completion(_awaited(value))
+    except Exception as exc:
+        if role == "pre" and isinstance(exc, _CONTROL):
+            raise
+        _report(layer, layer.hook_name(role), context, exc)
+
+
+def _enter_around_sync(layer: _Layer, context: Context, func_args: dict[str, Any]) -> Any:
+    """Run a sync around hook up to its ``yield``; ``None`` if it failed (it is then skipped)."""
+    assert layer.enter is not None
+    try:
+        around = layer.enter(layer.logger, context, func_args)
+        next(around)
+        return around
+    except StopIteration:
+        exc: Exception = RuntimeError("around hook finished without yielding")
+    except Exception as raised:
+        if isinstance(raised, _CONTROL):
+            raise
+        exc = raised
+    _report(layer, layer.hook_name("around"), context, exc)
+    return None
+
+
+def _exit_around_sync(
+    layer: _Layer, around: Any, context: Context, result: Any, error: BaseException | None
+) -> tuple[Any, BaseException | None]:
+    """Resume a sync around hook with the outcome; its return value (or new exception) wins."""
+    try:
+        if error is None:
+            around.send(result)
+        else:
+            around.throw(error)
+    except StopIteration as stop:
+        return stop.value, None
+    except BaseException as exc:
+        if isinstance(exc, ShortCircuit) and exc is not error:
+            return exc.result, None
+        if exc is error or isinstance(exc, RejectInvocation) or not isinstance(exc, Exception):
+            return None, exc
+        _report(layer, layer.hook_name("around"), context, exc)
+        return result, error
+    _report(layer, layer.hook_name("around"), context, RuntimeError("around hook yielded twice"))
+    around.close()
+    return result, error
+
+
 def _run_to_completion(coro: Any) -> Any:
     """Drive a coroutine from sync code: inline when it never suspends, else on a private loop."""
     try:
@@ -440,7 +603,10 @@ class LoadedFunction:
 
     def new_context(self, **kwargs: Any) -> Context:
         """A fresh ``Context`` for one invocation of this function."""
-        return Context(self.info.name, self.info.directory, trigger=self.info.trigger, **kwargs)
+        info = self.info
+        return Context(
+            info.name, info.directory, trigger=info.trigger, function_info=info, **kwargs
+        )
 
     def call(self, func_args: dict[str, Any], context: Context) -> Any:
         """Run the hooks and the function, without the log-correlation scope (see ``invoke``).
@@ -448,7 +614,8 @@ class LoadedFunction:
         Context variables the hooks set stay in the caller's context: run it in a copy (as
         ``invoke`` does) so they end with the invocation.
 
-        This is the hot path: one gate check and a version check, then two tuple walks.
+        This is the hot path (see the note above ``_run_pre``): one gate check and a version
+        check, then for the common plan two inline loops; other plans go to ``_call_general``.
         """
         if self._wants_context and "context" not in func_args:
             func_args["context"] = context
@@ -460,29 +627,59 @@ class LoadedFunction:
             plan = self._current_plan()
         if plan is None:
             return self._func(**func_args)
-        if not plan.simple:
+        if plan.kind is not _DIRECT:
             return self._call_general(plan, func_args, context)
-        if plan.pre:
-            ended = _run_pre(plan, context, func_args)
-            if ended is not None:
-                return _settle(plan, ended, context, func_args)
+        ended = None
+        for fn, logger, layer in plan.pre_direct:
+            try:
+                fn(logger, context, func_args)
+            except Exception as exc:
+                if isinstance(exc, _CONTROL):
+                    ended = exc, layer.depth
+                    break
+                _report(layer, layer.hook_name("pre"), context, exc)
+        if ended is not None:
+            return _settle(plan, ended, context, func_args)
         try:
             result = self._func(**func_args)
         except BaseException as exc:
             _run_post(plan.post, context, func_args, None, exc)
             raise
-        _run_post(plan.post, context, func_args, result, None)
+        if plan.post_arity == 4:  # the reference's post hook: no func_exc
+            for fn, logger, layer in plan.post_direct:
+                try:
+                    fn(logger, context, func_args, result)
+                except Exception as exc:
+                    _report(layer, layer.hook_name("post"), context, exc)
+        else:
+            for fn, logger, layer in plan.post_direct:
+                try:
+                    fn(logger, context, func_args, result, None)
+                except Exception as exc:
+                    _report(layer, layer.hook_name("post"), context, exc)
         return result
 
     def _call_general(self, plan: _Plan, func_args: dict[str, Any], context: Context) -> Any:
+        """``call`` for the plans that are not ``_DIRECT``."""
+        if plan.kind is _SIMPLE:
+            ended = _run_pre(plan, context, func_args) if plan.pre else None
+            if ended is not None:
+                return _settle(plan, ended, context, func_args)
+            try:
+                result = self._func(**func_args)
+            except BaseException as exc:
+                _run_post(plan.post, context, func_args, None, exc)
+                raise
+            _run_post(plan.post, context, func_args, result, None)
+            return result
+        if plan.kind is _LAYERS:
+            return _run_layers_sync(plan, context, func_args, self._func)
         func = self._func
 
         async def call() -> Any:
             return func(**func_args)
 
-        if plan.has_async:
-            return _run_sync(lambda: _run_layers(plan, context, func_args, call))
-        return _run_to_completion(_run_layers(plan, context, func_args, call))
+        return _run_sync(lambda: _run_layers(plan, context, func_args, call))
 
     def invoke(
         self, func_args: Mapping[str, Any] | None = None, context: Context | None = None
@@ -503,7 +700,8 @@ class LoadedFunction:
         if version != self._engine.registry.version:
             plan = self._current_plan()
         if plan is not None:
-            return _run_invocation(context, self.call, args, context)
+            # The scope's variable is set in the copy and dropped with it: no reset needed.
+            return _copy_context().run(_call_in_scope, context, self, args)
         # No hook applies (or the gate is off): nothing of extkit's sets context variables, so
         # the scope is entered and left in place, cheaper than running in a copy of the context.
         if self._wants_context and "context" not in args:
@@ -528,21 +726,21 @@ class LoadedFunction:
         invocation fails with :class:`InvocationTimeout`.
 
         When hooks apply, the invocation runs in a copy of the caller's context, as a task would,
-        so context variables they set end with it."""
+        so context variables they set end with it (without the cost of a task: see
+        ``_in_context``)."""
         context = context if context is not None else self.new_context()
-        args = dict(func_args or {})
+        args = dict(func_args) if func_args else {}
         if self._wants_context and "context" not in args:
             args["context"] = context
-        call = self._function_call(args, context, executor, timeout)
         plan = self._current_plan()
         if plan is None:
-            token = correlation.enter(context)
+            token = _enter(context)
             try:
-                return await call()
+                return await self._call_function(args, context, executor, timeout)
             finally:
-                correlation.leave(token)
+                _leave(token)
         return await _in_context(
-            contextvars.copy_context(), self._run_async(plan, args, context, call)
+            _copy_context(), self._run_async(plan, args, context, executor, timeout)
         )
 
     async def _run_async(
@@ -550,56 +748,52 @@ class LoadedFunction:
         plan: _Plan,
         args: dict[str, Any],
         context: Context,
-        call: Callable[[], Awaitable[Any]],
+        executor: Executor | None,
+        timeout: float | None,
     ) -> Any:
-        token = correlation.enter(context)
+        token = _enter(context)
         try:
             if not plan.simple:
+                call = functools.partial(self._call_function, args, context, executor, timeout)
                 return await _run_layers(plan, context, args, call)
             ended = _run_pre(plan, context, args) if plan.pre else None
             if ended is not None:
                 return _settle(plan, ended, context, args)
             try:
-                result = await call()
+                result = await self._call_function(args, context, executor, timeout)
             except BaseException as exc:
                 _run_post(plan.post, context, args, None, exc)
                 raise
             _run_post(plan.post, context, args, result, None)
             return result
         finally:
-            correlation.leave(token)
+            _leave(token)
 
-    def _function_call(
+    async def _call_function(
         self,
         args: dict[str, Any],
         context: Context,
         executor: Executor | None,
         timeout: float | None,
-    ) -> Callable[[], Awaitable[Any]]:
-        func = self._func
-        name = self.info.name
-
-        async def call() -> Any:
-            if self.info.is_async:
-                awaitable: Awaitable[Any] = func(**args)
-            else:
-                loop = asyncio.get_running_loop()
-                awaitable = loop.run_in_executor(
-                    executor,
-                    contextvars.copy_context().run,
-                    _call_in_thread,
-                    func,
-                    args,
-                    context.invocation_id,
-                )
-            if timeout is None:
-                return await awaitable
-            try:
-                return await asyncio.wait_for(awaitable, timeout)
-            except asyncio.TimeoutError as exc:
-                raise InvocationTimeout(name, timeout) from exc
-
-        return call
+    ) -> Any:
+        """The function itself, from async code: awaited, or on ``executor`` when it is sync."""
+        if self.info.is_async:
+            awaitable: Awaitable[Any] = self._func(**args)
+        else:
+            awaitable = asyncio.get_running_loop().run_in_executor(
+                executor,
+                contextvars.copy_context().run,
+                _call_in_thread,
+                self._func,
+                args,
+                context.invocation_id,
+            )
+        if timeout is None:
+            return await awaitable
+        try:
+            return await asyncio.wait_for(awaitable, timeout)
+        except asyncio.TimeoutError as exc:
+            raise InvocationTimeout(self.info.name, timeout) from exc
 
 
 def _source_file(func: Any) -> str | None:
@@ -641,6 +835,7 @@ class Engine:
         trigger: str = "other",
         layout: Layout = "plain",
         bindings: tuple[dict[str, Any], ...] = (),
+        route: str | None = None,
     ) -> LoadedFunction:
         """Load ``func`` and run the load hooks of the extensions that apply to it, once each."""
         raw = inspect.unwrap(func)
@@ -652,6 +847,7 @@ class Engine:
             layout=layout,
             is_async=inspect.iscoroutinefunction(raw),
             bindings=bindings,
+            route=route,
         )
         loaded = LoadedFunction(self, func, info)
         self.functions[info.name] = loaded

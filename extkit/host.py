@@ -37,7 +37,7 @@ import signal
 import sys
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Final, final
@@ -48,7 +48,7 @@ import uvicorn
 from .app import FunctionSpec
 from .bindings import INVOCATION_ID_HEADER, invoke_http, invoke_timer
 from .context import TraceContext
-from .http import HttpRequest, HttpResponse
+from .http import HttpRequest, HttpResponse, _Headers
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, AppLoadError, LoadedApp, load_app, python_log_level
 from .logs import configure_logging
@@ -261,7 +261,9 @@ class Host:
             route_params=found.params,
             body=body,
         )
-        trace = TraceContext(headers.get("traceparent"), headers.get("tracestate"))
+        # Without trace headers the context's default (an empty TraceContext) is the same value.
+        parent, state = headers.get("traceparent"), headers.get("tracestate")
+        trace = None if parent is None and state is None else TraceContext(parent, state)
         return await invoke_http(
             fn,
             request,
@@ -299,8 +301,7 @@ class Host:
         raw = list(self._custom_headers)
         has_type = False
         try:
-            for name, value in response.headers.items():
-                folded = name.lower()
+            for folded, name, value in _header_items(response.headers):
                 if folded == "content-length":
                     continue  # computed below from the actual body
                 has_type = has_type or folded == "content-type"
@@ -313,7 +314,7 @@ class Host:
             raw = [(INVOCATION_ID_HEADER.encode(), invocation.encode("latin-1", "replace"))]
             has_type = False
         if not has_type:
-            raw.append((b"content-type", _content_type(response).encode("latin-1")))
+            raw.append((b"content-type", _content_type(response)))
         raw.append((b"content-length", str(len(body)).encode()))
         if response.status_code in (204, 304) or scope["method"] == "HEAD":
             body = b""
@@ -403,10 +404,27 @@ def _url(scope: Scope, headers: dict[str, str], path: str, query: str) -> str:
     return f"{url}?{query}" if query else url
 
 
-def _content_type(response: HttpResponse) -> str:
-    if response.mimetype.startswith(_TEXT_TYPES):
-        return f"{response.mimetype}; charset={response.charset}"
-    return response.mimetype
+def _header_items(headers: Mapping[str, str]) -> Iterable[tuple[str, str, str]]:
+    """A response's headers as (lower-case name, name as given, value)."""
+    if type(headers) is _Headers:  # extkit's own mapping holds all three: no lookup per header
+        return [(folded, name, value) for folded, (name, value) in headers._items.items()]
+    return [(name.lower(), name, value) for name, value in headers.items()]
+
+
+#: ``Content-Type`` values by (mimetype, charset), encoded: a few kinds of response per app.
+_content_types: dict[tuple[str, str], bytes] = {}
+
+
+def _content_type(response: HttpResponse) -> bytes:
+    key = (response.mimetype, response.charset)
+    found = _content_types.get(key)
+    if found is None:
+        mimetype, charset = key
+        text = f"{mimetype}; charset={charset}" if mimetype.startswith(_TEXT_TYPES) else mimetype
+        found = text.encode("latin-1")
+        if len(_content_types) < 256:  # odd mimetypes, one per response, must not grow it forever
+            _content_types[key] = found
+    return found
 
 
 class _TimerLock:

@@ -811,6 +811,12 @@ def load_app(
                     trigger=spec.trigger,
                     layout=spec.layout,
                     bindings=spec.bindings,
+                    route=(
+                        "/"
+                        + "/".join(p for p in (settings.route_prefix, spec.route or spec.name) if p)
+                    )
+                    if spec.trigger == "http"
+                    else None,
                 ),
             )
             for spec in specs

@@ -8,7 +8,9 @@ processor chain, so user code may use either and gets the same fields: ``timesta
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import sys
 from datetime import datetime, timezone
 from typing import IO, Any, Final, Literal
@@ -24,6 +26,7 @@ __all__ = [
     "add_record_fields",
     "configure_logging",
     "get_logger",
+    "utc_timestamp",
 ]
 
 LogFormat = Literal["json", "console"]
@@ -33,16 +36,48 @@ CORRELATION_FIELDS: Final = ("invocation_id", "function_name", "trace_id", "span
 _HANDLER_NAME: Final = "extkit"
 
 
+#: The last whole second formatted by :func:`utc_timestamp` and its text (up to the seconds).
+_last_second: tuple[float, str] = (math.nan, "")
+
+
+def utc_timestamp(created: float) -> str:
+    """``created`` (seconds since the epoch) as ISO 8601 in UTC with microseconds: the text of
+    ``datetime.fromtimestamp(created, tz=timezone.utc).isoformat(timespec="microseconds")``.
+
+    Log lines come many to a second: the date and time up to the second are formatted once per
+    second, and only the microseconds per line (rounded half to even, as ``datetime`` does).
+    """
+    global _last_second
+    fraction, whole = math.modf(created)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        micros -= 1_000_000
+        whole += 1.0
+    elif micros < 0:
+        micros += 1_000_000
+        whole -= 1.0
+    second, text = _last_second
+    if second != whole:
+        text = datetime.fromtimestamp(whole, tz=timezone.utc).isoformat(timespec="seconds")[:-6]
+        _last_second = (whole, text)  # one tuple: a thread never pairs a second with another's text
+    return f"{text}.{micros:06d}+00:00"
+
+
+#: ``levelname.lower()`` for the standard levels, without a string method call per line.
+_LEVEL_NAMES: Final = {
+    name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NOTSET")
+}
+
+
 def add_record_fields(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
     """Fill ``timestamp``, ``level``, ``logger`` and the correlation fields from the LogRecord."""
     record: logging.LogRecord | None = event_dict.get("_record")
     if record is None:
         return event_dict
-    event_dict.setdefault(
-        "timestamp",
-        datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="microseconds"),
-    )
-    event_dict["level"] = record.levelname.lower()
+    if "timestamp" not in event_dict:
+        event_dict["timestamp"] = utc_timestamp(record.created)
+    levelname = record.levelname
+    event_dict["level"] = _LEVEL_NAMES.get(levelname) or levelname.lower()
     event_dict["logger"] = record.name
     for name in CORRELATION_FIELDS:
         if event_dict.get(name) is None:
@@ -52,9 +87,25 @@ def add_record_fields(logger: WrappedLogger, method_name: str, event_dict: Event
     return event_dict
 
 
+def _json_fallback(value: Any) -> Any:
+    """What structlog's JSON renderer does with a value JSON has no type for."""
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
+
+
+#: One encoder for every line: ``json.dumps`` with a ``default`` builds a new one per call.
+_JSON_ENCODER: Final = json.JSONEncoder(default=_json_fallback)
+
+
+def _encode_json(event_dict: EventDict, **_: Any) -> str:
+    return _JSON_ENCODER.encode(event_dict)
+
+
 def _renderer(fmt: LogFormat) -> Processor:
     if fmt == "json":
-        return structlog.processors.JSONRenderer()
+        return structlog.processors.JSONRenderer(serializer=_encode_json)
     return structlog.dev.ConsoleRenderer(colors=False)
 
 
@@ -96,7 +147,8 @@ class StructuredFormatter(logging.Formatter):
         if record.exc_info:
             event["exc_info"] = record.exc_info
         event["_record"] = record
-        method = record.levelname.lower()
+        levelname = record.levelname
+        method = _LEVEL_NAMES.get(levelname) or levelname.lower()
         rendered: Any = event
         for processor in self._processors:
             rendered = processor(None, method, rendered)

@@ -166,9 +166,6 @@ def test_duration_metric_is_flushed_at_shutdown(
     assert receiver.wait_for(arrived), receiver.histograms
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the host does not yet tell extensions a function's route template"
-)
 def test_http_route_is_the_template(traced_host: HostProcess, receiver: OTLPReceiver) -> None:
     assert traced_host.get("/api/items/7").status_code == 200
     span = the_span(receiver, "item")

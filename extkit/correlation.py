@@ -151,9 +151,12 @@ def _trace_ids() -> tuple[str | None, str | None]:
 
 
 def _get_current_span() -> Any:
-    from opentelemetry import trace
+    """``opentelemetry.trace.get_current_span``, imported on first use and then called directly."""
+    global _get_current_span
+    from opentelemetry.trace import get_current_span
 
-    return trace.get_current_span()
+    _get_current_span = get_current_span
+    return get_current_span()
 
 
 def install_record_factory() -> None:

@@ -155,6 +155,13 @@ class StructuredFormatter(logging.Formatter):
         return str(rendered)
 
 
+def _stdlib_logger(*args: Any) -> logging.Logger:
+    """structlog's logger factory, without ``structlog.stdlib.LoggerFactory``'s side effect of
+    replacing the logger class of every stdlib logger created later (its caller lookup is slower
+    and extkit's lines do not show the caller)."""
+    return logging.getLogger(args[0] if args else None)
+
+
 def configure_logging(
     fmt: LogFormat = "console", *, level: int | str = logging.INFO, stream: IO[str] | None = None
 ) -> logging.Handler:
@@ -172,7 +179,7 @@ def configure_logging(
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.stdlib.render_to_log_kwargs,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=_stdlib_logger,
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )

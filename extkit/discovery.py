@@ -132,9 +132,12 @@ def _ensure_registered(registry: Registry, obj: Any) -> None:
     if any(entry.extension is obj for entry in registry.entries(include_superseded=True)):
         return
     # ``init`` ran when the class was defined, and runs once per class: not again here.
-    registry._init_done.add(getattr(obj.init, "__func__", obj.init))
     registry.register(
-        obj, scope="app", key=f"{obj.__module__}.{obj.__qualname__}", name=obj.__name__
+        obj,
+        scope="app",
+        key=f"{obj.__module__}.{obj.__qualname__}",
+        name=obj.__name__,
+        run_init=False,
     )
 
 

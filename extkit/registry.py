@@ -109,13 +109,22 @@ class Registry:
 
     # --- changes ------------------------------------------------------------------------------
 
-    def register(self, extension: Any, *, scope: Scope, key: str, name: str) -> Registration:
-        """Register ``extension``; run its ``init`` once (app scope). Raise on invalid hooks."""
+    def register(
+        self, extension: Any, *, scope: Scope, key: str, name: str, run_init: bool = True
+    ) -> Registration:
+        """Register ``extension``; run its ``init`` once (app scope). Raise on invalid hooks.
+
+        ``run_init=False`` registers a class whose ``init`` already ran when it was defined (into
+        another registry of the same process).
+        """
         with self._lock:
             previous = self._entries.get(key)
             hooks = _bound_hooks(extension, name, scope)
             if scope == "app":
-                self._run_init_once(extension)
+                if run_init:
+                    self._run_init_once(extension)
+                else:
+                    self._init_done.add(getattr(extension.init, "__func__", extension.init))
             if previous is not None:
                 self.plugin_manager.unregister(previous.extension)
                 seq = previous.seq

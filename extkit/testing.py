@@ -247,9 +247,11 @@ class RecordingRegistry(Registry):
         self.keep_calls = keep_calls
         self._calls_lock = threading.Lock()
 
-    def register(self, extension: Any, *, scope: Scope, key: str, name: str) -> Registration:
+    def register(
+        self, extension: Any, *, scope: Scope, key: str, name: str, run_init: bool = True
+    ) -> Registration:
         with self._lock:
-            entry = super().register(extension, scope=scope, key=key, name=name)
+            entry = super().register(extension, scope=scope, key=key, name=name, run_init=run_init)
             entry.hooks = {
                 hook: (self._recorded(entry, hook, fn), shape)
                 for hook, (fn, shape) in entry.hooks.items()

@@ -13,27 +13,22 @@ machine is to the one the reference figures come from.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
 import platform
-import random
 import statistics
 import sys
 import time
-import timeit
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
 import pluggy
+from _rounds import Clock, Variant, measure  # bench/ is on sys.path when a script here runs
 
 import extkit
 from extkit import AppExtensionBase, Engine, HttpRequest, LoadedFunction, Registry
-
-Clock = Callable[[], float]
 
 #: Extension counts measured; each extension has a pre and a post hook.
 COUNTS = (0, 1, 5, 20)
@@ -140,19 +135,12 @@ LOOP = (
 
 
 @dataclass
-class Variant:
-    name: str
-    stmt: str
-    namespace: dict[str, Any]
+class EngineVariant(Variant):
+    """A variant with the reference figure and target it is compared against."""
+
     reference: tuple[float, float] | None = None  # (overhead µs, ratio)
     reference_note: str = ""
     target_ns: float | None = None
-    number: int = 0  # calls per sample, set by calibration
-    ratios: list[float] = field(default_factory=list)
-    per_call_ns: list[float] = field(default_factory=list)
-
-    def timer(self, clock: Clock) -> timeit.Timer:
-        return timeit.Timer(self.stmt, timer=clock, globals=self.namespace)
 
 
 def target_for(count: int) -> float:
@@ -160,7 +148,7 @@ def target_for(count: int) -> float:
     return min(target, TARGET_N5_NS) if count == 5 else target
 
 
-def build_variants() -> tuple[Variant, list[Variant]]:
+def build_variants() -> tuple[Variant, list[EngineVariant]]:
     request = HttpRequest("GET", "/api/HttpTrigger", params={"name": "Ada"})
     base: dict[str, Any] = {
         "fn": handler,
@@ -168,12 +156,12 @@ def build_variants() -> tuple[Variant, list[Variant]]:
         "logger": logging.getLogger("bench"),
         "context": None,
     }
-    bare = Variant("bare fn(**args)", "fn(**args)", base)
-    variants: list[Variant] = []
+    bare = EngineVariant("bare fn(**args)", "fn(**args)", base)
+    variants: list[EngineVariant] = []
 
     def extkit_variant(name: str, loaded: LoadedFunction, method: str, **extra: Any) -> None:
         namespace = {**base, method: getattr(loaded, method), "context": loaded.new_context()}
-        variants.append(Variant(name, f"{method}(args, context)", namespace, **extra))
+        variants.append(EngineVariant(name, f"{method}(args, context)", namespace, **extra))
 
     extkit_variant(
         "extkit call(), gate off (5 registered)",
@@ -203,7 +191,7 @@ def build_variants() -> tuple[Variant, list[Variant]]:
         )
     for count in COUNTS:
         variants.append(
-            Variant(
+            EngineVariant(
                 f"pluggy pm.hook.x(), {count} impls",
                 "pm.hook.pre_invocation(logger=logger, context=context, func_args=args)\n"
                 "fn(**args)",
@@ -219,7 +207,7 @@ def build_variants() -> tuple[Variant, list[Variant]]:
             "post": [extension.post_invocation_app_level for extension in reversed(extensions)],
         }
         variants.append(
-            Variant(
+            EngineVariant(
                 f"loop over the same N={count} hooks",
                 LOOP,
                 {**base, **hooks},
@@ -229,7 +217,7 @@ def build_variants() -> tuple[Variant, list[Variant]]:
     for count in COUNTS:
         callbacks = {"pre": [pre_callback] * count, "post": [post_callback] * count}
         variants.append(
-            Variant(
+            EngineVariant(
                 f"loop, {2 * count} plain callbacks",
                 LOOP,
                 {**base, **callbacks},
@@ -239,41 +227,7 @@ def build_variants() -> tuple[Variant, list[Variant]]:
     return bare, variants
 
 
-# --- how it is measured -------------------------------------------------------------------------
-
-
-def calibrate(variant: Variant, sample_s: float, clock: Clock) -> None:
-    """Pick the number of calls that makes one sample last about ``sample_s``."""
-    timer = variant.timer(clock)
-    number = 1000
-    while (elapsed := timer.timeit(number)) < 0.01:
-        number *= 4
-    variant.number = max(1, round(number * sample_s / elapsed))
-
-
-def measure(
-    bare: Variant, variants: list[Variant], rounds: int, sample_s: float, clock: Clock
-) -> None:
-    everything = [bare, *variants]
-    for variant in everything:
-        calibrate(variant, sample_s, clock)
-    timers = [variant.timer(clock) for variant in everything]
-    rng = random.Random(20261123)
-    for _ in range(rounds):
-        order = list(range(len(everything)))
-        rng.shuffle(order)
-        seconds = [0.0] * len(everything)
-        for i in order:
-            seconds[i] = timers[i].timeit(everything[i].number) / everything[i].number
-        gc.collect()  # timeit runs with the collector off; clear up between rounds
-        bare_ns = seconds[0] * 1e9
-        bare.per_call_ns.append(bare_ns)
-        for variant, per_call in zip(variants, seconds[1:], strict=True):
-            variant.per_call_ns.append(per_call * 1e9)
-            variant.ratios.append(per_call * 1e9 / bare_ns)
-
-
-def results(bare: Variant, variants: list[Variant], clock_name: str) -> dict[str, Any]:
+def results(bare: EngineVariant, variants: list[EngineVariant], clock_name: str) -> dict[str, Any]:
     bare_ns = statistics.median(bare.per_call_ns)
     rows: list[dict[str, Any]] = []
     for variant in variants:

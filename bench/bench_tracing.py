@@ -20,21 +20,18 @@ a lower bound. ``--wall-clock`` counts everything, on a quiet machine.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
-import random
 import statistics
 import sys
 import time
-import timeit
 import types
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from _rounds import Variant, measure  # bench/ is on sys.path when a script here runs
 from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
@@ -76,19 +73,6 @@ def handler(req: HttpRequest) -> str:
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"statusCode": 200, "body": "ok"}
-
-
-@dataclass
-class Variant:
-    name: str
-    stmt: str
-    namespace: dict[str, Any]
-    number: int = 0
-    per_call_ns: list[float] = field(default_factory=list)
-    ratios: list[float] = field(default_factory=list)  # to the bare SDK span, per round
-
-    def timer(self, clock: Any) -> timeit.Timer:
-        return timeit.Timer(self.stmt, timer=clock, globals=self.namespace)
 
 
 def traced_function(registry: Registry) -> LoadedFunction:
@@ -218,34 +202,6 @@ def build_variants(metrics: bool) -> tuple[Variant, list[Variant]]:
             )
         )  # fmt: skip
     return sdk, variants
-
-
-def calibrate(variant: Variant, sample_s: float, clock: Any) -> None:
-    timer = variant.timer(clock)
-    number = 100
-    while (elapsed := timer.timeit(number)) < 0.01:
-        number *= 4
-    variant.number = max(1, round(number * sample_s / elapsed))
-
-
-def measure(
-    sdk: Variant, variants: list[Variant], rounds: int, sample_s: float, clock: Any
-) -> None:
-    everything = [sdk, *variants]
-    for variant in everything:
-        calibrate(variant, sample_s, clock)
-    timers = [variant.timer(clock) for variant in everything]
-    rng = random.Random(20261123)
-    for _ in range(rounds):
-        order = list(range(len(everything)))
-        rng.shuffle(order)
-        seconds = [0.0] * len(everything)
-        for i in order:
-            seconds[i] = timers[i].timeit(everything[i].number) / everything[i].number
-        gc.collect()
-        for variant, per_call in zip(everything, seconds, strict=True):
-            variant.per_call_ns.append(per_call * 1e9)
-            variant.ratios.append(per_call / seconds[0])
 
 
 def _installed(name: str) -> str | None:

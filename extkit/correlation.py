@@ -142,21 +142,51 @@ _install_lock: Final = threading.Lock()
 _installed: list[Callable[..., logging.LogRecord]] = []
 
 
+_NO_SPAN: Final = (None, None)
+
+
 def _trace_ids() -> tuple[str | None, str | None]:
     """The current OpenTelemetry span's ids as hex, when a recording span is current."""
-    span_context = _get_current_span().get_span_context()
+    current = _otel_context()
+    if not current:  # nothing attached (no tracing here): no span to look up
+        return _NO_SPAN
+    span_context = _get_current_span(current).get_span_context()
     if not span_context.is_valid:
-        return None, None
+        return _NO_SPAN
     return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
 
 
-def _get_current_span() -> Any:
-    """``opentelemetry.trace.get_current_span``, imported on first use and then called directly."""
-    global _get_current_span
+def _otel_context() -> Any:
+    """``opentelemetry.context.get_current()``, imported on first use and then called directly
+    (as is ``_get_current_span``): this runs for every log line."""
+    global _otel_context, _get_current_span
+    from opentelemetry.context import get_current
     from opentelemetry.trace import get_current_span
 
-    _get_current_span = get_current_span
-    return get_current_span()
+    _otel_context, _get_current_span = get_current, get_current_span
+    return get_current()
+
+
+def _get_current_span(context: Any) -> Any:
+    _otel_context()
+    return _get_current_span(context)
+
+
+_NO_INVOCATION: Final = (None, None, None, None)
+
+
+def correlation_fields() -> tuple[str | None, str | None, str | None, str | None]:
+    """``(invocation_id, function_name, trace_id, span_id)`` for a line logged here and now: what
+    the record factory stamps on a ``LogRecord``, and what a line written without one carries."""
+    invocation = current_invocation()
+    if invocation is None:
+        return _NO_INVOCATION
+    return (invocation.invocation_id, invocation.function_name, *_trace_ids())
+
+
+def installed_record_factory() -> Callable[..., logging.LogRecord] | None:
+    """extkit's record factory, once :func:`install_record_factory` has run."""
+    return _installed[0] if _installed else None
 
 
 def install_record_factory() -> None:
@@ -171,15 +201,12 @@ def install_record_factory() -> None:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
-            invocation = current_invocation()
-            if invocation is None:
-                record.invocation_id = None
-                record.function_name = None
-                record.trace_id = record.span_id = None
-            else:
-                record.invocation_id = invocation.invocation_id
-                record.function_name = invocation.function_name
-                record.trace_id, record.span_id = _trace_ids()
+            (
+                record.invocation_id,
+                record.function_name,
+                record.trace_id,
+                record.span_id,
+            ) = correlation_fields()
             return record
 
         logging.setLogRecordFactory(factory)

@@ -12,20 +12,24 @@ import json
 import logging
 import math
 import sys
+import time
 from datetime import datetime, timezone
-from typing import IO, Any, Final, Literal
+from json import encoder as _json_encoder
+from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from .correlation import install_record_factory
+from .correlation import correlation_fields, install_record_factory, installed_record_factory
 
 __all__ = [
     "LogFormat",
     "StructuredFormatter",
+    "StructuredHandler",
     "add_record_fields",
     "configure_logging",
     "get_logger",
+    "log_structured",
     "utc_timestamp",
 ]
 
@@ -103,10 +107,38 @@ def _encode_json(event_dict: EventDict, **_: Any) -> str:
     return _JSON_ENCODER.encode(event_dict)
 
 
-def _renderer(fmt: LogFormat) -> Processor:
-    if fmt == "json":
-        return structlog.processors.JSONRenderer(serializer=_encode_json)
-    return structlog.dev.ConsoleRenderer(colors=False)
+_JSON_RENDERER: Final = structlog.processors.JSONRenderer(serializer=_encode_json)
+
+#: The C encoder ``_JSON_ENCODER.encode`` builds anew for every call, built once. It is made
+#: without the circular-reference check, so it only takes events whose values are all scalars
+#: (nothing can be circular); ``None`` where the C accelerator is missing.
+_c_make_encoder: Any = getattr(_json_encoder, "c_make_encoder", None)
+_SCALAR_ENCODER: Final = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(
+        None, _json_fallback, _json_encoder.encode_basestring_ascii, None, ": ", ", ",
+        False, False, True,
+    )
+)  # fmt: skip
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _scalar_json(event: EventDict) -> str | None:
+    """``event`` as a JSON line, the same text as ``_encode_json``; ``None`` unless every value is
+    a plain scalar, which is what lines written on every invocation are made of."""
+    if _SCALAR_ENCODER is None:
+        return None
+    for value in event.values():
+        if type(value) not in _SCALARS:
+            return None
+    return "".join(_SCALAR_ENCODER(event, 0))
+
+
+def _processors(fmt: LogFormat) -> tuple[Processor, ...]:
+    """The chain :func:`configure_logging` gives extkit's formatter."""
+    renderer = _JSON_RENDERER if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    return (add_record_fields, structlog.processors.format_exc_info, _drop_record, renderer)
 
 
 def _drop_record(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
@@ -135,6 +167,8 @@ class StructuredFormatter(logging.Formatter):
     def __init__(self, processors: list[Processor]) -> None:
         super().__init__()
         self._processors = processors
+        #: extkit's own JSON chain: a line with no record and no traceback goes straight to JSON.
+        self._plain_json = tuple(processors) == _processors("json")
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.msg
@@ -148,11 +182,45 @@ class StructuredFormatter(logging.Formatter):
             event["exc_info"] = record.exc_info
         event["_record"] = record
         levelname = record.levelname
-        method = _LEVEL_NAMES.get(levelname) or levelname.lower()
+        return self.render(event, _LEVEL_NAMES.get(levelname) or levelname.lower())
+
+    def render(self, event: EventDict, method: str) -> str:
+        """Run the processors over ``event``: one log line's text."""
+        if self._plain_json and "_record" not in event and "exc_info" not in event:
+            # What the chain would do: nothing until the renderer, and then the same JSON.
+            line = _scalar_json(event)
+            if line is not None:
+                return line
         rendered: Any = event
         for processor in self._processors:
             rendered = processor(None, method, rendered)
         return str(rendered)
+
+
+if TYPE_CHECKING:
+    _StreamHandler = logging.StreamHandler[IO[str]]
+else:
+    _StreamHandler = logging.StreamHandler
+
+
+class StructuredHandler(_StreamHandler):
+    """extkit's handler: writes the lines of a :class:`StructuredFormatter` to a stream.
+
+    It also takes lines that never became a ``LogRecord`` (:func:`log_structured`'s direct
+    path), which is why it is a class of its own: the direct path trusts only this handler.
+    """
+
+    def write_event(self, event: EventDict, method: str) -> None:
+        """Render ``event`` with this handler's formatter and write it, as ``emit`` would."""
+        try:
+            text = self.formatter.render(event, method)  # type: ignore[union-attr]
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(text + self.terminator)
+                self.stream.flush()
+        except RecursionError:  # as logging does: never swallowed
+            raise
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": event.get("event")}))
 
 
 def _stdlib_logger(*args: Any) -> logging.Logger:
@@ -183,15 +251,8 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    formatter = StructuredFormatter(
-        [
-            add_record_fields,
-            structlog.processors.format_exc_info,
-            _drop_record,
-            _renderer(fmt),
-        ]
-    )
-    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    formatter = StructuredFormatter(list(_processors(fmt)))
+    handler = StructuredHandler(stream if stream is not None else sys.stdout)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -206,3 +267,71 @@ def configure_logging(
 def get_logger(name: str | None = None) -> Any:
     """A structlog logger that goes through the same pipeline as stdlib ``logging``."""
     return structlog.stdlib.get_logger(name)
+
+
+#: ``levelname.lower()`` by level number, for lines written without a LogRecord.
+_METHODS: Final = {getattr(logging, name): method for name, method in _LEVEL_NAMES.items()}
+
+
+def log_structured(logger: logging.Logger, level: int, msg: str, *args: Any, **fields: Any) -> None:
+    """Log one line with extra fields: ``logger.log(level, msg, *args, extra=fields)``.
+
+    The same line either way; the difference is the cost. When extkit's own handler is the only
+    place the line can go (the host's usual set-up: no other handler, filter or record factory
+    that could want a ``LogRecord``), the line is rendered and written directly, about three
+    times cheaper than going through ``logging``, which matters for a line written on every
+    invocation (the timer extension's). Anything else gets a real record.
+    """
+    if not logger.isEnabledFor(level):
+        return
+    handler = _sole_structured_handler(logger, level)
+    if handler is None:
+        logger.log(level, msg, *args, extra=fields, stacklevel=2)
+        return
+    event: EventDict = {"event": msg % args if args else msg}
+    for key, value in fields.items():
+        if key in _RECORD_ATTRS:  # the same error ``logging`` raises for such an ``extra``
+            raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
+        event[key] = value
+    method = _METHODS.get(level) or logging.getLevelName(level).lower()
+    event["timestamp"] = utc_timestamp(time.time())
+    event["level"] = method
+    event["logger"] = logger.name
+    (
+        event["invocation_id"],
+        event["function_name"],
+        trace_id,
+        span_id,
+    ) = correlation_fields()
+    if trace_id is not None:
+        event["trace_id"], event["span_id"] = trace_id, span_id
+    handler.write_event(event, method)
+
+
+def _sole_structured_handler(logger: logging.Logger, level: int) -> StructuredHandler | None:
+    """The handler a line from ``logger`` would reach, when it is extkit's and the only one and
+    nothing on the way (a logger subclass, a filter, another record factory) would see a record;
+    otherwise ``None``."""
+    if type(logger) is not logging.Logger or logger.filters:
+        return None
+    factory = installed_record_factory()
+    if factory is None or logging.getLogRecordFactory() is not factory:
+        return None
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if found is not None:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if (
+        type(found) is not StructuredHandler
+        or found.filters
+        or level < found.level
+        or type(found.formatter) is not StructuredFormatter
+    ):
+        return None
+    return found

@@ -3,16 +3,18 @@ and structlog alike."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from extkit import Engine
-from extkit.logs import configure_logging, get_logger
+from extkit.logs import configure_logging, get_logger, log_structured
 
 pytestmark = pytest.mark.usefixtures("restore_logging", "no_invocation_outlives_the_test")
 
@@ -152,3 +154,223 @@ def test_configure_logging_sets_the_level() -> None:
     get_logger("app").info("hidden too")
     logging.getLogger("app").warning("shown")
     assert [line["event"] for line in _json_lines(stream)] == ["shown"]
+
+
+# --- log_structured: the same line as logging, written directly when nothing else listens ------
+
+TIMER_MESSAGE = "Time taken to execute %s is %.6f sec"
+
+
+class Sole:
+    """extkit's JSON handler as the only handler of the loggers a test takes from it (pytest's
+    capturing handlers on the root logger are out of their way), and the records ``logging``
+    handled meanwhile."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.stream = io.StringIO()
+        self.handler = configure_logging("json", stream=self.stream)
+        self.handled: list[str] = []
+        self._monkeypatch = monkeypatch
+        original = logging.Logger.handle
+
+        def counting(logger: logging.Logger, record: logging.LogRecord) -> None:
+            self.handled.append(record.getMessage())
+            original(logger, record)
+
+        monkeypatch.setattr(logging.Logger, "handle", counting)
+
+    def logger(self, name: str) -> logging.Logger:
+        logger = logging.getLogger(name)
+        self._monkeypatch.setattr(logger, "handlers", [self.handler])
+        self._monkeypatch.setattr(logger, "propagate", False)
+        return logger
+
+
+@pytest.fixture
+def sole(monkeypatch: pytest.MonkeyPatch) -> Sole:
+    return Sole(monkeypatch)
+
+
+def _both_ways(
+    sole: Sole, logger: logging.Logger, engine: Engine, **fields: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The same line logged through ``logging`` and through ``log_structured`` in one invocation,
+    both parsed (dicts keep the order of the line's keys)."""
+
+    def work() -> None:
+        logger.info(TIMER_MESSAGE, "HttpTrigger", 0.25, extra=fields)
+        log_structured(logger, logging.INFO, TIMER_MESSAGE, "HttpTrigger", 0.25, **fields)
+
+    engine.load(work, name="HttpTrigger").invoke()
+    through_logging, direct = _json_lines(sole.stream)
+    return through_logging, direct
+
+
+def test_log_structured_writes_the_line_logging_would_without_a_record(
+    sole: Sole, extkit_engine: Engine
+) -> None:
+    logger = sole.logger("extkit.extensions.TimerExtension")
+    through_logging, direct = _both_ways(sole, logger, extkit_engine, elapsed_sec=0.25)
+    assert sole.handled == ["Time taken to execute HttpTrigger is 0.250000 sec"]  # logging's
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", direct["timestamp"])
+    through_logging.pop("timestamp")
+    direct.pop("timestamp")
+    assert list(direct.items()) == list(through_logging.items())  # same keys, same order
+    assert direct["event"] == "Time taken to execute HttpTrigger is 0.250000 sec"
+    assert direct["elapsed_sec"] == 0.25
+    assert direct["function_name"] == "HttpTrigger" and direct["invocation_id"]
+
+
+def test_log_structured_carries_trace_ids_like_logging(sole: Sole, extkit_engine: Engine) -> None:
+    tracer = TracerProvider().get_tracer("test")
+    logger = sole.logger("app.traced")
+
+    def work() -> None:
+        with tracer.start_as_current_span("work"):
+            logger.info("step %d", 1)
+            log_structured(logger, logging.INFO, "step %d", 1)
+
+    extkit_engine.load(work).invoke()
+    through_logging, direct = _json_lines(sole.stream)
+    assert sole.handled == ["step 1"]
+    assert len(direct["trace_id"]) == 32 and len(direct["span_id"]) == 16
+    assert (direct["trace_id"], direct["span_id"]) == (
+        through_logging["trace_id"],
+        through_logging["span_id"],
+    )
+
+
+def test_log_structured_outside_an_invocation_has_null_invocation_fields(sole: Sole) -> None:
+    log_structured(sole.logger("app.idle"), logging.INFO, "idle")
+    [line] = _json_lines(sole.stream)
+    assert (line["invocation_id"], line["function_name"]) == (None, None)
+    assert sole.handled == []
+
+
+def test_log_structured_renders_other_values_as_logging_does(
+    sole: Sole, extkit_engine: Engine
+) -> None:
+    logger = sole.logger("app.values")
+    through_logging, direct = _both_ways(
+        sole, logger, extkit_engine, tags=["a", "b"], where={"x": 1}, what=object
+    )
+    through_logging.pop("timestamp")
+    direct.pop("timestamp")
+    assert direct == through_logging
+    assert direct["tags"] == ["a", "b"] and direct["what"] == repr(object)
+
+
+class _Refuse(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "secret" not in record.getMessage()
+
+
+class _Keep(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _another_handler(logger: logging.Logger, mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(logger, "handlers", [*logger.handlers, _Keep()])
+
+
+def _logger_filter(logger: logging.Logger, mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(logger, "filters", [_Refuse()])
+
+
+def _handler_filter(logger: logging.Logger, mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(logger.handlers[0], "filters", [_Refuse()])
+
+
+def _another_record_factory(logger: logging.Logger, mp: pytest.MonkeyPatch) -> None:
+    outer = functools.partial(logging.getLogRecordFactory())  # e.g. a log instrumentation's
+    mp.setattr(logging, "_logRecordFactory", outer)
+
+
+def _propagating_to_another_handler(logger: logging.Logger, mp: pytest.MonkeyPatch) -> None:
+    parent = logging.getLogger(logger.name.rsplit(".", 1)[0])
+    mp.setattr(parent, "handlers", [_Keep()])
+    mp.setattr(logger, "propagate", True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _another_handler,
+        _logger_filter,
+        _handler_filter,
+        _another_record_factory,
+        _propagating_to_another_handler,
+    ],
+)
+def test_log_structured_hands_a_record_to_logging_when_anything_else_could_see_it(
+    sole: Sole, monkeypatch: pytest.MonkeyPatch, change: Any
+) -> None:
+    logger = sole.logger("app.observed")
+    change(logger, monkeypatch)
+    log_structured(logger, logging.INFO, "a secret %s", "here")
+    log_structured(logger, logging.INFO, "plain %s", "line", code=7)
+    assert sole.handled == ["a secret here", "plain line"]
+    line = _json_lines(sole.stream)[-1]
+    assert (line["event"], line["code"]) == ("plain line", 7)
+
+
+def test_log_structured_gives_other_handlers_a_full_record(sole: Sole) -> None:
+    logger = sole.logger("app.kept")
+    keep = _Keep()
+    logger.handlers.append(keep)
+    log_structured(logger, logging.WARNING, "took %.1f s", 1.5, elapsed_sec=1.5)
+    [record] = keep.records
+    assert record.getMessage() == "took 1.5 s"
+    assert record.levelno == logging.WARNING
+    assert record.elapsed_sec == 1.5  # type: ignore[attr-defined]
+    assert record.funcName == "test_log_structured_gives_other_handlers_a_full_record"
+
+
+def test_log_structured_below_the_level_formats_and_writes_nothing(sole: Sole) -> None:
+    logger = sole.logger("app.quiet")
+    logger.setLevel(logging.WARNING)
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise AssertionError("formatted although the line is filtered out")
+
+    try:
+        log_structured(logger, logging.INFO, "value %s", Unprintable())
+    finally:
+        logger.setLevel(logging.NOTSET)
+    assert sole.stream.getvalue() == "" and sole.handled == []
+
+
+@pytest.mark.parametrize("field", ["message", "invocation_id", "levelname"])
+def test_log_structured_refuses_a_field_a_record_already_has(sole: Sole, field: str) -> None:
+    logger = sole.logger("app.clash")
+    with pytest.raises(KeyError, match=field):
+        log_structured(logger, logging.INFO, "x", **{field: 1})
+    with pytest.raises(KeyError, match=field):
+        logger.info("x", extra={field: 1})
+    assert sole.stream.getvalue() == ""
+
+
+def test_log_structured_console_lines_match_logging(
+    monkeypatch: pytest.MonkeyPatch, extkit_engine: Engine
+) -> None:
+    stream = io.StringIO()
+    handler = configure_logging("console", stream=stream)
+    logger = logging.getLogger("app.console")
+    monkeypatch.setattr(logger, "handlers", [handler])
+    monkeypatch.setattr(logger, "propagate", False)
+
+    def work() -> None:
+        logger.info("took %s", "1s", extra={"elapsed_sec": 1.0})
+        log_structured(logger, logging.INFO, "took %s", "1s", elapsed_sec=1.0)
+
+    extkit_engine.load(work).invoke()
+    through_logging, direct = stream.getvalue().splitlines()
+    # The same text after the timestamp, a console line's first field.
+    assert through_logging.split(" ", 1)[1] == direct.split(" ", 1)[1]
+    assert "took 1s" in direct and "elapsed_sec=1.0" in direct

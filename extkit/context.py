@@ -95,29 +95,23 @@ class RetryContext:
         return self.exception
 
 
-class ExtensionState:
+class ExtensionState(dict[object, SimpleNamespace]):
     """Per-invocation private data of extensions: ``context.state[MyExtension].started = ...``.
 
     Each key (usually the extension class) gets its own namespace, created on first use, so two
-    extensions cannot trample each other's names; all of it goes away with the invocation.
+    extensions cannot trample each other's names; all of it goes away with the invocation. A dict
+    underneath, so reading a namespace that exists is a plain lookup (hooks do it on every
+    invocation).
     """
 
-    __slots__ = ("_spaces",)
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self._spaces: dict[object, SimpleNamespace] = {}
+    def __missing__(self, key: object) -> SimpleNamespace:
+        # setdefault: two threads asking first at once still share one namespace.
+        return self.setdefault(key, SimpleNamespace())
 
-    def __getitem__(self, key: object) -> SimpleNamespace:
-        space = self._spaces.get(key)
-        if space is None:
-            space = self._spaces[key] = SimpleNamespace()
-        return space
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._spaces
-
-    def __len__(self) -> int:
-        return len(self._spaces)
+    def __repr__(self) -> str:
+        return f"ExtensionState({dict.__repr__(self)})"
 
 
 #: Invocation ids come from a generator of extkit's own, so an app that seeds ``random`` (tests

@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import Tracer
 
 from . import _conventions as conv
+from ._direct import DirectAttributes, direct_attributes
 
 __all__ = [
     "ExporterChoice",
@@ -231,6 +232,9 @@ class Pipeline:
     histogram: Histogram | None
     owned: list[Any] = field(default_factory=list)
     borrowed: list[Any] = field(default_factory=list)
+    #: Whether (and how) the hook may fill span attributes without the SDK's validation; decided
+    #: once for ``tracer`` by ``direct_attributes``. ``None``: always through ``start_span``.
+    direct: DirectAttributes | None = None
 
     def close(self) -> None:
         """Flush everything (spans first, then metrics) and shut down what is ours."""
@@ -304,7 +308,7 @@ def build_pipeline(options: Options, environ: Mapping[str, str] | None = None) -
                 description="Measures the duration of the function's logic execution",
                 explicit_bucket_boundaries_advisory=list(conv.INVOKE_DURATION_BUCKETS),
             )
-    return Pipeline(tracer, histogram, owned, borrowed)
+    return Pipeline(tracer, histogram, owned, borrowed, direct_attributes(tracer))
 
 
 def _meter_provider(

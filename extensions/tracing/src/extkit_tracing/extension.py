@@ -28,6 +28,7 @@ import extkit
 from extkit import AppExtensionBase, Context, RejectInvocation
 
 from . import _conventions as conv
+from . import _direct
 from ._export import EXPORTER_NAMES, ExporterChoice, MetricExporterChoice, Options, Pipeline
 from ._export import build_pipeline as _build_pipeline
 
@@ -146,33 +147,61 @@ class TracingExtension(AppExtensionBase):
         pipeline = runtime.pipeline or runtime.started()
         tracer = pipeline.tracer
         trigger = context.trigger
+        name = context.function_name
+        invocation_id = context.invocation_id
         attributes: dict[str, Any] = {
             conv.FAAS_TRIGGER: trigger,
-            conv.FAAS_INVOCATION_ID: context.invocation_id,
-            conv.FAAS_NAME: context.function_name,
+            conv.FAAS_INVOCATION_ID: invocation_id,
+            conv.FAAS_NAME: name,
             conv.FAAS_COLDSTART: next(runtime.invocations) == 0,
         }
         if trigger == "http":
             request = conv.find_http_request(func_args)
             if request is not None:
-                attributes.update(conv.http_request_attributes(request, _route_of(context)))
+                conv.add_http_request_attributes(attributes, request, _route_of(context))
         elif trigger == "timer":
             attributes.update(conv.timer_attributes(func_args, time.time()))
-        trace_context = context.trace_context
+        # A plain Context makes its trace context on first read; one nobody set or read has no
+        # parent in it, so it is not made (and kept) just to be looked at.
+        trace_context = (
+            context.__dict__.get("trace_context")
+            if type(context) is Context
+            else context.trace_context
+        )
         parent = (
             _W3C.extract({"traceparent": trace_context.trace_parent,
                           "tracestate": trace_context.trace_state or ""})
-            if trace_context.trace_parent
+            if trace_context is not None and trace_context.trace_parent
             else None
         )  # fmt: skip
-        span = tracer.start_span(
-            context.function_name,
-            parent,
-            conv.span_kind(trigger),
-            attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
+        kind = conv.span_kind(trigger)
+        direct = pipeline.direct
+        if (
+            direct is not None
+            # Values the SDK stores unchanged: those from the context and the one header (the
+            # others are built here as str, or checked to be one).
+            and type(trigger) is str
+            and type(name) is str
+            and type(invocation_id) is str
+            and type(attributes.get(conv.USER_AGENT, "")) is str
+            and (direct.processors is direct.multi._span_processors or direct.recheck())
+        ):
+            # Nothing looks at the attributes before they are in (see ``_direct``): start the
+            # span without them and fill its storage, skipping the SDK's per-value checks.
+            span = tracer.start_span(
+                name, parent, kind, None, record_exception=False, set_status_on_exception=False
+            )
+            if type(span) is direct.span_type:
+                _direct.fill(span, attributes)
+        else:
+            span = tracer.start_span(
+                name,
+                parent,
+                kind,
+                attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
         context.tracer = tracer  # type: ignore[attr-defined]
         token = otel_context.attach(trace.set_span_in_context(span))
         started = time.perf_counter()
@@ -214,7 +243,11 @@ def _finish(
         failed: str | None = None
         status = conv.response_status(result, error, func_args) if trigger == "http" else None
         if status is not None:
-            span.set_attribute(conv.HTTP_RESPONSE_STATUS_CODE, status)
+            direct = pipeline.direct
+            if direct is not None and type(span) is direct.span_type and type(status) is int:
+                _direct.set_attribute(span, conv.HTTP_RESPONSE_STATUS_CODE, status)
+            else:
+                span.set_attribute(conv.HTTP_RESPONSE_STATUS_CODE, status)
         if error is not None:
             # A deliberate 4xx rejection is the client's error, not the server's (HTTP rules).
             if not (isinstance(error, RejectInvocation) and status is not None and status < 500):

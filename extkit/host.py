@@ -250,7 +250,14 @@ class Host:
             level, headers.get(KEY_HEADER) or params.get(KEY_QUERY_PARAMETER)
         ):
             return _plain(401, "Unauthorized: a valid function key is required")
-        body = await self._read_body(headers, receive)
+        if (
+            "content-length" not in headers
+            and "transfer-encoding" not in headers
+            and scope.get("http_version") in _BODILESS_WITHOUT_LENGTH
+        ):
+            body: bytes | HttpResponse | None = b""  # HTTP/1.x: no length, no chunks, no body
+        else:
+            body = await self._read_body(headers, receive)
         if not isinstance(body, bytes):
             return body
         request = HttpRequest(
@@ -385,6 +392,11 @@ class Host:
             await invoke_timer(fn, timer, executor=self.pool, timeout=self.timeout)
         except Exception:  # invoke_timer reports the function's failures; this is a host bug
             _log.exception("timer %s could not be invoked", fn.name)
+
+
+#: HTTP versions where a request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no
+#: body (RFC 9112, 6.3): a GET is answered without waiting for a body message from the server.
+_BODILESS_WITHOUT_LENGTH: Final = frozenset({"1.0", "1.1"})
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -163,6 +163,25 @@ def test_chunked_body_over_the_limit_is_413(host: HostProcess) -> None:
     assert response.status_code == 413
 
 
+def test_a_chunked_body_without_content_length_arrives_whole(host: HostProcess) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(3):
+            yield b"z" * 100
+
+    response = host.post("/api/size", content=chunks())
+    assert response.status_code == 200
+    assert response.text == "300"
+
+
+def test_a_request_without_length_or_chunks_has_an_empty_body(host: HostProcess) -> None:
+    with httpx.Client(base_url=host.base_url) as client:
+        request = client.build_request("POST", "/api/size")
+        del request.headers["content-length"]
+        response = client.send(request)
+    assert "content-length" not in request.headers
+    assert (response.status_code, response.text) == (200, "0")
+
+
 def test_bad_input_is_4xx_and_the_host_keeps_serving(host: HostProcess) -> None:
     assert host.get("/api/items/%ff").status_code == 404  # not UTF-8 once decoded
     assert host.get("/api//items/1").status_code == 404

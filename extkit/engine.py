@@ -783,7 +783,10 @@ class LoadedFunction:
             if ended is not None:
                 return _settle(plan, ended, context, args)
             try:
-                result = await self._call_function(args, context, executor, timeout)
+                if timeout is None and self.info.is_async:  # the usual case: awaited right here
+                    result = await self._func(**args)
+                else:
+                    result = await self._call_function(args, context, executor, timeout)
             except BaseException as exc:
                 _run_post(plan.post, context, args, None, exc)
                 raise

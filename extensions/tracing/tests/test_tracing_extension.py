@@ -478,9 +478,10 @@ def test_unknown_configure_options_and_values_are_named() -> None:
     ],
 )
 def test_url_attributes(url: str, expected: dict[str, str]) -> None:
-    from extkit_tracing._conventions import http_request_attributes
+    from extkit_tracing._conventions import add_http_request_attributes
 
-    attributes = http_request_attributes(HttpRequest("PURGE", url), None)
+    attributes: dict[str, object] = {}
+    add_http_request_attributes(attributes, HttpRequest("PURGE", url), None)
     assert attributes.pop("http.request.method") == "_OTHER"  # not a method HTTP knows
     assert attributes == expected
 

@@ -35,7 +35,6 @@ __all__ = [
     "add_http_request_attributes",
     "error_type",
     "find_http_request",
-    "http_request_attributes",
     "response_status",
     "span_kind",
     "timer_attributes",
@@ -82,13 +81,6 @@ def find_http_request(func_args: Mapping[str, Any]) -> HttpRequest | None:
         if isinstance(value, HttpRequest):
             return value
     return None
-
-
-def http_request_attributes(request: HttpRequest, route: str | None) -> dict[str, Any]:
-    """HTTP server attributes known before the function runs."""
-    attributes: dict[str, Any] = {}
-    add_http_request_attributes(attributes, request, route)
-    return attributes
 
 
 def add_http_request_attributes(

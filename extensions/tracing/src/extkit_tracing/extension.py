@@ -176,7 +176,9 @@ class TracingExtension(AppExtensionBase):
         )  # fmt: skip
         kind = conv.span_kind(trigger)
         direct = pipeline.direct
-        if (
+        # Nothing looks at the attributes before they are in (see ``_direct``): the span is
+        # started without them and its storage filled, skipping the SDK's per-value checks.
+        filled = (
             direct is not None
             # Values the SDK stores unchanged: those from the context and the one header (the
             # others are built here as str, or checked to be one).
@@ -185,23 +187,17 @@ class TracingExtension(AppExtensionBase):
             and type(invocation_id) is str
             and type(attributes.get(conv.USER_AGENT, "")) is str
             and (direct.processors is direct.multi._span_processors or direct.recheck())
-        ):
-            # Nothing looks at the attributes before they are in (see ``_direct``): start the
-            # span without them and fill its storage, skipping the SDK's per-value checks.
-            span = tracer.start_span(
-                name, parent, kind, None, record_exception=False, set_status_on_exception=False
-            )
-            if type(span) is direct.span_type:
-                _direct.fill(span, attributes)
-        else:
-            span = tracer.start_span(
-                name,
-                parent,
-                kind,
-                attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            )
+        )
+        span = tracer.start_span(
+            name,
+            parent,
+            kind,
+            None if filled else attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        if filled and type(span) is direct.span_type:  # type: ignore[union-attr]
+            _direct.fill(span, attributes)  # (a dropped span keeps nothing either way)
         context.tracer = tracer  # type: ignore[attr-defined]
         token = otel_context.attach(trace.set_span_in_context(span))
         started = time.perf_counter()

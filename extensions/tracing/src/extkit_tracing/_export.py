@@ -37,6 +37,7 @@ from opentelemetry.trace import Tracer
 
 from . import _conventions as conv
 from ._direct import DirectAttributes, direct_attributes
+from ._duration import DurationRecorder, direct_recording
 
 __all__ = [
     "ExporterChoice",
@@ -229,7 +230,8 @@ class Pipeline:
     host stops."""
 
     tracer: Tracer
-    histogram: Histogram | None
+    #: The duration histogram's recorder; ``None`` when metrics are off or nothing exports them.
+    duration: DurationRecorder | None
     owned: list[Any] = field(default_factory=list)
     borrowed: list[Any] = field(default_factory=list)
     #: Whether (and how) the hook may fill span attributes without the SDK's validation; decided
@@ -308,7 +310,8 @@ def build_pipeline(options: Options, environ: Mapping[str, str] | None = None) -
                 description="Measures the duration of the function's logic execution",
                 explicit_bucket_boundaries_advisory=list(conv.INVOKE_DURATION_BUCKETS),
             )
-    return Pipeline(tracer, histogram, owned, borrowed, direct_attributes(tracer))
+    duration = None if histogram is None else DurationRecorder(histogram, direct=direct_recording())
+    return Pipeline(tracer, duration, owned, borrowed, direct_attributes(tracer))
 
 
 def _meter_provider(

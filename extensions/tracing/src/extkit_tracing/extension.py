@@ -44,7 +44,7 @@ class _Runtime:
     whole, and so a forked worker process starts cold again.
     """
 
-    __slots__ = ("invocations", "lock", "options", "pipeline", "trigger_attributes")
+    __slots__ = ("invocations", "lock", "options", "pipeline")
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -52,8 +52,6 @@ class _Runtime:
         self.lock = threading.Lock()
         #: ``next()`` on a count is atomic in CPython: the first caller alone sees 0 (cold start).
         self.invocations = itertools.count()
-        #: Metric attributes of a successful invocation, one dict per trigger, built once.
-        self.trigger_attributes: dict[str, dict[str, str]] = {}
 
     def started(self) -> Pipeline:
         """The pipeline, built on first use (after the app's ``configure`` call and after an app
@@ -259,18 +257,9 @@ def _finish(
         span.end()
     finally:
         otel_context.detach(token)  # type: ignore[arg-type]
-    histogram = pipeline.histogram
-    if histogram is not None:
-        elapsed = time.perf_counter() - started
-        if failed is None:
-            metric_attributes = runtime.trigger_attributes.get(trigger)
-            if metric_attributes is None:
-                metric_attributes = runtime.trigger_attributes[trigger] = {
-                    conv.FAAS_TRIGGER: trigger
-                }
-            histogram.record(elapsed, metric_attributes)
-        else:
-            histogram.record(elapsed, {conv.FAAS_TRIGGER: trigger, conv.ERROR_TYPE: failed})
+    duration = pipeline.duration
+    if duration is not None:
+        duration.record(time.perf_counter() - started, trigger, failed)
 
 
 def _route_of(context: Context) -> str | None:

@@ -20,7 +20,11 @@ from opentelemetry.context import attach, detach
 from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.metrics.view import (
+    ExplicitBucketHistogramAggregation,
+    ExponentialBucketHistogramAggregation,
+    View,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
@@ -108,6 +112,7 @@ def test_bound_recording_gives_the_sdks_points(twins: Twins) -> None:
     twins.record(RECORDS)
     points = twins.assert_same(twins.readers[0])
     assert twins.bound() == [True, True, True]
+    assert all(b.buckets_only for b in twins.recorder._bindings.values())
     counts = {tuple(sorted(p[0].items())): p[1] for p in points}
     assert counts == {
         (("faas.trigger", "http"),): 3,
@@ -199,6 +204,32 @@ def test_a_view_with_other_buckets_is_bound_and_followed() -> None:
         points = made.assert_same(reader)
         assert made.bound() == [True, True, True]
         assert {p[6] for p in points} == {(0.1, 1.0)}
+    finally:
+        made.provider.shutdown()
+
+
+def test_a_view_with_another_aggregation_is_bound_through_it() -> None:
+    reader = InMemoryMetricReader()
+    views = [
+        View(instrument_name="duration.*", aggregation=ExponentialBucketHistogramAggregation())
+    ]
+    made = Twins([reader], views)
+    try:
+        made.record(RECORDS)
+        data = reader.get_metrics_data()
+        assert data is not None
+        points = {
+            metric.name: sorted(
+                repr((dict(p.attributes), p.count, p.sum, p.min, p.max, p.positive, p.zero_count))
+                for p in metric.data.data_points  # type: ignore[union-attr]
+            )
+            for resource in data.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+        }
+        assert points["duration.recorder"] == points["duration.sdk"]
+        assert made.bound() == [True, True, True]
+        assert not any(b.buckets_only for b in made.recorder._bindings.values())
     finally:
         made.provider.shutdown()
 

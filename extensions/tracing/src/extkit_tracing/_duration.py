@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import threading
+from bisect import bisect_left
 from time import time_ns
 from typing import Any, Final
 
@@ -45,6 +46,9 @@ try:  # SDK internals: an SDK laid out differently records through ``Histogram.r
     from opentelemetry.sdk.metrics._internal._view_instrument_match import (
         _hash_attributes,
         _ViewInstrumentMatch,
+    )
+    from opentelemetry.sdk.metrics._internal.aggregation import (
+        _ExplicitBucketHistogramAggregation,
     )
     from opentelemetry.sdk.metrics._internal.instrument import _Histogram
     from opentelemetry.sdk.metrics._internal.measurement import Measurement
@@ -66,7 +70,7 @@ class _Binding:
     """Where one attribute set's measurements go, for one mapping of readers to storages;
     ``aggregations`` is ``None`` when the set cannot be bound there (the SDK's path, always)."""
 
-    __slots__ = ("aggregations", "attributes", "storages")
+    __slots__ = ("aggregations", "attributes", "buckets_only", "storages")
 
     def __init__(
         self, storages: object, aggregations: tuple[Any, ...] | None, attributes: Any
@@ -74,6 +78,11 @@ class _Binding:
         self.storages = storages
         self.aggregations = aggregations
         self.attributes = attributes
+        #: Every aggregation is the SDK's explicit-bucket histogram one (the default), which
+        #: :func:`_add_to_buckets` updates itself when no exemplar is offered.
+        self.buckets_only = aggregations is not None and all(
+            type(aggregation) is _ExplicitBucketHistogramAggregation for aggregation in aggregations
+        )
 
 
 class DurationRecorder:
@@ -100,20 +109,28 @@ class DurationRecorder:
             consumer = histogram._measurement_consumer
             if consumer._reader_storages is binding.storages:
                 aggregations = binding.aggregations
+                config = histogram._meter_config
                 if (
                     aggregations is not None
                     and 0.0 <= seconds < math.inf
-                    and histogram._is_enabled()
+                    and (config is None or config.is_enabled)
                 ):
                     now = time_ns()
                     context = get_current()
                     attributes = binding.attributes
-                    sample = consumer._sdk_config.exemplar_filter.should_sample(
+                    if consumer._sdk_config.exemplar_filter.should_sample(
                         seconds, now, attributes, context
-                    )
-                    measurement = _measurement(seconds, now, histogram, context, attributes)
-                    for aggregation in aggregations:
-                        aggregation.aggregate(measurement, sample)
+                    ):
+                        measurement = _measurement(seconds, now, histogram, context, attributes)
+                        for aggregation in aggregations:
+                            aggregation.aggregate(measurement, True)
+                    elif binding.buckets_only:
+                        for aggregation in aggregations:
+                            _add_to_buckets(aggregation, seconds)
+                    else:
+                        measurement = _measurement(seconds, now, histogram, context, attributes)
+                        for aggregation in aggregations:
+                            aggregation.aggregate(measurement, False)
                     return
                 self.histogram.record(seconds, binding.attributes)
                 return
@@ -127,6 +144,23 @@ class DurationRecorder:
         self.histogram.record(seconds, attributes)
         if self.direct and key in self._sets:
             self._bindings[key] = _bind(self.histogram, attributes)
+
+
+def _add_to_buckets(aggregation: Any, value: float) -> None:
+    """``aggregation.aggregate(measurement, False)`` for the SDK's explicit-bucket histogram
+    aggregation: the same updates under the same lock, without a ``Measurement`` to build or
+    an exemplar reservoir to skip."""
+    with aggregation._lock:
+        counts = aggregation._value
+        if counts is None:
+            counts = aggregation._value = aggregation._get_empty_bucket_counts()
+        aggregation._sum += value
+        if aggregation._record_min_max:
+            if value < aggregation._min:
+                aggregation._min = value
+            if value > aggregation._max:
+                aggregation._max = value
+        counts[bisect_left(aggregation._boundaries, value)] += 1
 
 
 def _measurement(value: float, now: int, instrument: Any, context: Any, attributes: Any) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from extkit_tracing import TracingExtension
+from extkit_tracing import TracingExtension, _duration
 from extkit_tracing._conventions import INVOKE_DURATION_BUCKETS
 from extkit_tracing._duration import MAX_SETS, DurationRecorder, _comparable, direct_recording
 from opentelemetry import trace
@@ -301,3 +301,15 @@ def test_the_extension_records_through_a_bound_recorder(engine: Engine) -> None:
     ]
     assert dict(point.attributes) == {"faas.trigger": "http"}
     assert point.count == 3  # type: ignore[union-attr]
+
+
+def test_a_set_whose_aggregations_cannot_be_found_stays_on_the_sdks_path(
+    twins: Twins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unexpected(*args: Any) -> Any:
+        raise AttributeError("an SDK laid out otherwise")
+
+    monkeypatch.setattr(_duration, "_find_aggregations", unexpected)
+    twins.record(RECORDS)
+    twins.assert_same(twins.readers[0])
+    assert twins.bound() == [False, False, False]

@@ -184,6 +184,13 @@ def _bind(histogram: Any, attributes: dict[str, str]) -> _Binding:
     storages = consumer._reader_storages
     if type(consumer) is not SynchronousMeasurementConsumer:
         return _Binding(storages, None, attributes)
+    try:
+        return _find_aggregations(histogram, storages, attributes)
+    except Exception:  # internals other than the probe saw: this set stays on the SDK's path
+        return _Binding(storages, None, attributes)
+
+
+def _find_aggregations(histogram: Any, storages: Any, attributes: dict[str, str]) -> _Binding:
     cleaned = Measurement(0.0, 0, histogram, get_current(), attributes).attributes
     key = _hash_attributes(dict(cleaned or {}))
     found: list[Any] = []

@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 from extkit_tracing import TracingExtension, _duration
 from extkit_tracing._conventions import INVOKE_DURATION_BUCKETS
-from extkit_tracing._duration import MAX_SETS, DurationRecorder, _comparable, direct_recording
+from extkit_tracing._duration import (
+    MAX_SETS,
+    DurationRecorder,
+    _comparable,
+    direct_recording,
+    metric_attributes,
+)
 from opentelemetry import trace
 from opentelemetry.context import attach, detach
 from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
@@ -67,10 +73,7 @@ class Twins:
 
     def record(self, records: Sequence[Record]) -> None:
         for seconds, trigger, error_type in records:
-            attributes = {"faas.trigger": trigger}
-            if error_type is not None:
-                attributes["error.type"] = error_type
-            self.sdk.record(seconds, attributes)
+            self.sdk.record(seconds, metric_attributes(trigger, error_type))
             self.recorder.record(seconds, trigger, error_type)
 
     def points(self, reader: InMemoryMetricReader) -> dict[str, list[tuple[Any, ...]]]:

@@ -6,7 +6,8 @@ aggregation they belong in. The extension records a handful of fixed attribute s
 trigger, and one per trigger and error type), so that lookup gives the same answer every time.
 Each set's first measurement therefore goes through the SDK, which creates its aggregations;
 later ones go straight to those aggregations (``aggregate``, an SDK internal), with the exemplar
-decision the SDK would make. About a fifth of the cost.
+decision the SDK would make; the default explicit-bucket aggregation, when no exemplar is offered,
+has its counts updated in place as its ``aggregate`` would. About a fifth of the cost.
 
 It is the same only where the aggregations found stay the ones the SDK would use, so a set is
 bound only when all of these hold, and otherwise always goes through the SDK:
@@ -60,7 +61,7 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 else:
     _INTERNALS = True
 
-__all__ = ["DurationRecorder", "direct_recording"]
+__all__ = ["DurationRecorder", "direct_recording", "metric_attributes"]
 
 #: The most attribute sets the recorder keeps; any beyond go through the SDK every time.
 MAX_SETS: Final = 64
@@ -118,32 +119,35 @@ class DurationRecorder:
                     now = time_ns()
                     context = get_current()
                     attributes = binding.attributes
-                    if consumer._sdk_config.exemplar_filter.should_sample(
+                    sample = consumer._sdk_config.exemplar_filter.should_sample(
                         seconds, now, attributes, context
-                    ):
-                        measurement = _measurement(seconds, now, histogram, context, attributes)
-                        for aggregation in aggregations:
-                            aggregation.aggregate(measurement, True)
-                    elif binding.buckets_only:
+                    )
+                    if binding.buckets_only and not sample:
                         for aggregation in aggregations:
                             _add_to_buckets(aggregation, seconds)
-                    else:
-                        measurement = _measurement(seconds, now, histogram, context, attributes)
-                        for aggregation in aggregations:
-                            aggregation.aggregate(measurement, False)
+                        return
+                    measurement = _measurement(seconds, now, histogram, context, attributes)
+                    for aggregation in aggregations:
+                        aggregation.aggregate(measurement, sample)
                     return
                 self.histogram.record(seconds, binding.attributes)
                 return
         attributes = self._sets.get(key)
         if attributes is None:
-            attributes = {conv.FAAS_TRIGGER: trigger}
-            if error_type is not None:
-                attributes[conv.ERROR_TYPE] = error_type
+            attributes = metric_attributes(trigger, error_type)
             if len(self._sets) < MAX_SETS:
                 self._sets[key] = attributes
         self.histogram.record(seconds, attributes)
         if self.direct and key in self._sets:
             self._bindings[key] = _bind(self.histogram, attributes)
+
+
+def metric_attributes(trigger: str, error_type: str | None = None) -> dict[str, str]:
+    """The duration histogram's attributes for one invocation's outcome."""
+    attributes = {conv.FAAS_TRIGGER: trigger}
+    if error_type is not None:
+        attributes[conv.ERROR_TYPE] = error_type
+    return attributes
 
 
 def _add_to_buckets(aggregation: Any, value: float) -> None:
@@ -257,10 +261,7 @@ def _probe() -> bool:
             )
             try:
                 for trigger, error_type in _PROBE_SETS:
-                    attributes = {conv.FAAS_TRIGGER: trigger}
-                    if error_type is not None:
-                        attributes[conv.ERROR_TYPE] = error_type
-                    histograms[0].record(value, attributes)
+                    histograms[0].record(value, metric_attributes(trigger, error_type))
                     recorder.record(value, trigger, error_type)
             finally:
                 if token is not None:

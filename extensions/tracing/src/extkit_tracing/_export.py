@@ -225,9 +225,9 @@ def _is_installed(provider: object) -> bool:
 
 @dataclass
 class Pipeline:
-    """The tracer and histogram the extension uses, and what it must flush (``borrowed``: the
-    app's providers) or shut down (``owned``: its span processors and meter provider) when the
-    host stops."""
+    """The tracer and duration recorder the extension uses, and what it must flush
+    (``borrowed``: the app's providers) or shut down (``owned``: its span processors and meter
+    provider) when the host stops."""
 
     tracer: Tracer
     #: The duration histogram's recorder; ``None`` when metrics are off or nothing exports them.

@@ -109,30 +109,69 @@ def _encode_json(event_dict: EventDict, **_: Any) -> str:
 
 _JSON_RENDERER: Final = structlog.processors.JSONRenderer(serializer=_encode_json)
 
-#: The C encoder ``_JSON_ENCODER.encode`` builds anew for every call, built once. It is made
-#: without the circular-reference check, so it only takes events whose values are all scalars
-#: (nothing can be circular); ``None`` where the C accelerator is missing.
-_c_make_encoder: Any = getattr(_json_encoder, "c_make_encoder", None)
-_SCALAR_ENCODER: Final = (
-    None
-    if _c_make_encoder is None
-    else _c_make_encoder(
-        None, _json_fallback, _json_encoder.encode_basestring_ascii, None, ": ", ", ",
-        False, False, True,
-    )
-)  # fmt: skip
-_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+#: JSON text of a string, exactly as ``_JSON_ENCODER`` writes it (ASCII, escaped; C when the
+#: accelerator is there).
+_json_string: Final = _json_encoder.encode_basestring_ascii
+_INFINITY: Final = float("inf")
+#: Field names whose JSON text has been made: a log call's fields are keyword names, a few per app.
+_json_keys: dict[str, str] = {}
+#: Names the direct line sets itself: a field by one of these names takes the general path.
+_LINE_KEYS: Final = frozenset({"event", "timestamp", "level", "logger"})
 
 
-def _scalar_json(event: EventDict) -> str | None:
-    """``event`` as a JSON line, the same text as ``_encode_json``; ``None`` unless every value is
-    a plain scalar, which is what lines written on every invocation are made of."""
-    if _SCALAR_ENCODER is None:
-        return None
-    for value in event.values():
-        if type(value) not in _SCALARS:
+def _json_scalar(value: Any) -> str | None:
+    """``value``'s JSON text as ``_JSON_ENCODER`` writes it, for the exact scalar types (what a
+    line written on every invocation carries); ``None`` for anything else."""
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is float:
+        if value != value:
+            return "NaN"
+        if value == _INFINITY or value == -_INFINITY:
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return None
+
+
+def _json_line(
+    event: str,
+    fields: dict[str, Any],
+    timestamp: str,
+    method: str,
+    logger_name: str,
+    correlation: tuple[str | None, str | None, str | None, str | None],
+) -> str | None:
+    """The JSON line :func:`log_structured` would render from its event dict, written straight
+    from the values (the dict, and the encoder's generality, cost more than the line itself);
+    ``None`` when a field is not a plain scalar or is named like a key the line sets."""
+    text = '{"event": ' + _json_string(event)
+    for key, value in fields.items():
+        encoded = _json_scalar(value)
+        if encoded is None or key in _LINE_KEYS:
             return None
-    return "".join(_SCALAR_ENCODER(event, 0))
+        name = _json_keys.get(key)
+        if name is None:
+            name = _json_string(key)
+            if len(_json_keys) < 256:
+                _json_keys[key] = name
+        text += f", {name}: {encoded}"
+    invocation_id, function_name, trace_id, span_id = correlation
+    text += (
+        f', "timestamp": "{timestamp}", "level": {_json_string(method)}, '
+        f'"logger": {_json_string(logger_name)}, '
+        f'"invocation_id": {"null" if invocation_id is None else _json_string(invocation_id)}, '
+        f'"function_name": {"null" if function_name is None else _json_string(function_name)}'
+    )
+    if trace_id is None:
+        return text + "}"
+    return f'{text}, "trace_id": "{trace_id}", "span_id": "{span_id}"}}'
 
 
 def _processors(fmt: LogFormat) -> tuple[Processor, ...]:
@@ -167,8 +206,8 @@ class StructuredFormatter(logging.Formatter):
     def __init__(self, processors: list[Processor]) -> None:
         super().__init__()
         self._processors = processors
-        #: extkit's own JSON chain: a line with no record and no traceback goes straight to JSON.
-        self._plain_json = tuple(processors) == _processors("json")
+        #: extkit's own JSON chain, whose lines :func:`log_structured` may write without it.
+        self.plain_json = tuple(processors) == _processors("json")
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.msg
@@ -176,8 +215,9 @@ class StructuredFormatter(logging.Formatter):
             event: EventDict = dict(message)
         else:
             event = {"event": record.getMessage()}
-        for key in record.__dict__.keys() - _RECORD_ATTRS:
-            event.setdefault(key, record.__dict__[key])
+        for key, value in record.__dict__.items():  # the extras, in the order they were given
+            if key not in _RECORD_ATTRS:
+                event.setdefault(key, value)
         if record.exc_info:
             event["exc_info"] = record.exc_info
         event["_record"] = record
@@ -186,11 +226,6 @@ class StructuredFormatter(logging.Formatter):
 
     def render(self, event: EventDict, method: str) -> str:
         """Run the processors over ``event``: one log line's text."""
-        if self._plain_json and "_record" not in event and "exc_info" not in event:
-            # What the chain would do: nothing until the renderer, and then the same JSON.
-            line = _scalar_json(event)
-            if line is not None:
-                return line
         rendered: Any = event
         for processor in self._processors:
             rendered = processor(None, method, rendered)
@@ -214,13 +249,24 @@ class StructuredHandler(_StreamHandler):
         """Render ``event`` with this handler's formatter and write it, as ``emit`` would."""
         try:
             text = self.formatter.render(event, method)  # type: ignore[union-attr]
-            with self.lock:  # type: ignore[union-attr]
-                self.stream.write(text + self.terminator)
-                self.stream.flush()
         except RecursionError:  # as logging does: never swallowed
             raise
         except Exception:
             self.handleError(logging.makeLogRecord({"msg": event.get("event")}))
+            return
+        self.write_line(text, event.get("event"))
+
+    def write_line(self, text: str, message: object = None) -> None:
+        """Write one rendered line (without its newline) as ``emit`` would: a failure goes to
+        ``handleError`` (with ``message``), never to the code that logged."""
+        try:
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(text + self.terminator)
+                self.stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": message}))
 
 
 def _stdlib_logger(*args: Any) -> logging.Logger:
@@ -273,7 +319,9 @@ def get_logger(name: str | None = None) -> Any:
 _METHODS: Final = {getattr(logging, name): method for name, method in _LEVEL_NAMES.items()}
 
 
-def log_structured(logger: logging.Logger, level: int, msg: str, *args: Any, **fields: Any) -> None:
+def log_structured(
+    logger: logging.Logger, level: int, msg: str, /, *args: Any, **fields: Any
+) -> None:
     """Log one line with extra fields: ``logger.log(level, msg, *args, extra=fields)``.
 
     The same line either way; the difference is the cost. When extkit's own handler is the only
@@ -288,21 +336,26 @@ def log_structured(logger: logging.Logger, level: int, msg: str, *args: Any, **f
     if handler is None:
         logger.log(level, msg, *args, extra=fields, stacklevel=2)
         return
-    event: EventDict = {"event": msg % args if args else msg}
-    for key, value in fields.items():
+    message = msg % args if args else msg
+    for key in fields:
         if key in _RECORD_ATTRS:  # the same error ``logging`` raises for such an ``extra``
             raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
-        event[key] = value
     method = _METHODS.get(level) or logging.getLevelName(level).lower()
-    event["timestamp"] = utc_timestamp(time.time())
+    timestamp = utc_timestamp(time.time())
+    correlation = correlation_fields()
+    formatter: StructuredFormatter = handler.formatter  # type: ignore[assignment]
+    if formatter.plain_json:
+        line = _json_line(message, fields, timestamp, method, logger.name, correlation)
+        if line is not None:
+            handler.write_line(line, message)
+            return
+    event: EventDict = {"event": message}
+    for key, value in fields.items():  # as the formatter takes a record's extras
+        event.setdefault(key, value)
+    event.setdefault("timestamp", timestamp)
     event["level"] = method
     event["logger"] = logger.name
-    (
-        event["invocation_id"],
-        event["function_name"],
-        trace_id,
-        span_id,
-    ) = correlation_fields()
+    event["invocation_id"], event["function_name"], trace_id, span_id = correlation
     if trace_id is not None:
         event["trace_id"], event["span_id"] = trace_id, span_id
     handler.write_event(event, method)

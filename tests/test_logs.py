@@ -260,6 +260,57 @@ def test_log_structured_renders_other_values_as_logging_does(
     assert direct["tags"] == ["a", "b"] and direct["what"] == repr(object)
 
 
+_TIMESTAMP = re.compile(r'"timestamp": "[^"]*"')
+
+#: Scalars the direct JSON line writes itself: each must come out as the JSON encoder writes it.
+_SCALAR_FIELDS: dict[str, Any] = {
+    "quoted": 'say "hi"\\ \n\t\x00\x1f',
+    "unicode": "naïve ✓ 😀",
+    "nan": float("nan"),
+    "inf": float("inf"),
+    "minus_inf": float("-inf"),
+    "minus_zero": -0.0,
+    "tiny": 1.2345678901234567e-300,
+    "whole_float": 3.0,
+    "big": 10**40,
+    "negative": -7,
+    "yes": True,
+    "no": False,
+    "nothing": None,
+    "empty": "",
+    "é": "a field named with a non-ASCII letter",
+}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param(_SCALAR_FIELDS, id="scalars"),
+        pytest.param({"elapsed_sec": 0.25, "timestamp": "mine"}, id="a-field-named-timestamp"),
+        pytest.param({"level": "mine", "logger": "mine"}, id="fields-named-level-and-logger"),
+        pytest.param({"event": "replaced"}, id="a-field-named-event"),
+        pytest.param({"ratio": 0.5, "flag": type("Flag", (int,), {})(1)}, id="an-int-subclass"),
+    ],
+)
+def test_log_structured_json_is_the_text_logging_writes(
+    sole: Sole, extkit_engine: Engine, fields: dict[str, Any]
+) -> None:
+    """Byte for byte (but the timestamp), so the direct line's own JSON writer cannot drift from
+    the encoder's escaping, number formats or key order."""
+    logger = sole.logger("app.exact")
+
+    def work() -> None:
+        logger.info('"%s" %s', "quoted ✓", 1.5, extra=fields)
+        log_structured(logger, logging.INFO, '"%s" %s', "quoted ✓", 1.5, **fields)
+
+    extkit_engine.load(work, name="Exact ✓").invoke()
+    through_logging, direct = sole.stream.getvalue().splitlines()
+    if "timestamp" in fields:  # given as a field, it is the line's timestamp, as in logging's
+        assert direct == through_logging
+    assert _TIMESTAMP.sub("", direct) == _TIMESTAMP.sub("", through_logging)
+    assert sole.handled == ['"quoted ✓" 1.5']  # the direct line went without a record
+
+
 class _Refuse(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "secret" not in record.getMessage()

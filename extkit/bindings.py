@@ -223,9 +223,11 @@ async def invoke_http(
     context: Context | None = None,
     executor: Executor | None = None,
     timeout: float | None = None,
+    own_task: bool = False,
 ) -> HttpResponse:
     """Run one HTTP invocation through the engine and answer it; never raises for a failure of
-    the function or an extension (only for cancellation and other ``BaseException``)."""
+    the function or an extension (only for cancellation and other ``BaseException``).
+    ``own_task``: as for ``LoadedFunction.invoke_async``."""
     spec = fn.spec
     if context is None:
         context = fn.loaded.new_context(trace_context=trace_context_of(request))
@@ -234,7 +236,9 @@ async def invoke_http(
     result: Any = None
     error: BaseException | None = None
     try:
-        result = await fn.loaded.invoke_async(args, context, executor=executor, timeout=timeout)
+        result = await fn.loaded.invoke_async(
+            args, context, executor=executor, timeout=timeout, own_task=own_task
+        )
     except Exception as exc:
         error = exc
     if (

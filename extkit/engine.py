@@ -742,6 +742,7 @@ class LoadedFunction:
         *,
         executor: Executor | None = None,
         timeout: float | None = None,
+        own_task: bool = False,
     ) -> Any:
         """One invocation from async code (a host). Hooks run on the loop (async hooks awaited);
         a sync function runs on ``executor`` in a copy of the hooks' context, an async one on the
@@ -750,7 +751,9 @@ class LoadedFunction:
 
         When hooks apply, the invocation runs in a copy of the caller's context, as a task would,
         so context variables they set end with it (without the cost of a task: see
-        ``_in_context``)."""
+        ``_in_context``). ``own_task=True`` is the caller's promise that the current task ends
+        with this invocation (the host runs each request in a task of its own): the task's
+        context already isolates what the hooks set, so no copy is made."""
         context = context if context is not None else self.new_context()
         args = dict(func_args) if func_args else {}
         if self._wants_context and "context" not in args:
@@ -762,6 +765,8 @@ class LoadedFunction:
                 return await self._call_function(args, context, executor, timeout)
             finally:
                 _leave(token)
+        if own_task:
+            return await self._run_async(plan, args, context, executor, timeout)
         return await _in_context(
             _copy_context(), self._run_async(plan, args, context, executor, timeout)
         )

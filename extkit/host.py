@@ -277,6 +277,7 @@ class Host:
             context=fn.loaded.new_context(trace_context=trace),
             executor=self.pool,
             timeout=self.timeout,
+            own_task=True,  # uvicorn runs every request in a task of its own
         )
 
     async def _read_body(
@@ -305,10 +306,10 @@ class Host:
 
     async def _send(self, scope: Scope, send: Send, response: HttpResponse) -> None:
         body = response.get_body()
-        raw = list(self._custom_headers)
+        raw = self._custom_headers.copy()
         has_type = False
         try:
-            for folded, name, value in _header_items(response.headers):
+            for folded, (name, value) in _header_items(response.headers):
                 if folded == "content-length":
                     continue  # computed below from the actual body
                 has_type = has_type or folded == "content-type"
@@ -416,11 +417,11 @@ def _url(scope: Scope, headers: dict[str, str], path: str, query: str) -> str:
     return f"{url}?{query}" if query else url
 
 
-def _header_items(headers: Mapping[str, str]) -> Iterable[tuple[str, str, str]]:
-    """A response's headers as (lower-case name, name as given, value)."""
+def _header_items(headers: Mapping[str, str]) -> Iterable[tuple[str, tuple[str, str]]]:
+    """A response's headers as (lower-case name, (name as given, value))."""
     if type(headers) is _Headers:  # extkit's own mapping holds all three: no lookup per header
-        return [(folded, name, value) for folded, (name, value) in headers._items.items()]
-    return [(name.lower(), name, value) for name, value in headers.items()]
+        return headers._items.items()
+    return [(name.lower(), (name, value)) for name, value in headers.items()]
 
 
 #: ``Content-Type`` values by (mimetype, charset), encoded: a few kinds of response per app.

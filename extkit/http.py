@@ -23,15 +23,20 @@ class _Headers(MutableMapping[str, str]):
     __slots__ = ("_items",)
 
     def __init__(self, initial: Mapping[str, str] | None = None) -> None:
-        self._items: dict[str, tuple[str, str]] = {}
-        for key, value in (initial or {}).items():
-            self[key] = value
+        # One comprehension rather than a ``__setitem__`` call per header: every request and
+        # response builds one of these.
+        self._items: dict[str, tuple[str, str]] = (
+            {key.lower(): (key, str(value)) for key, value in initial.items()} if initial else {}
+        )
 
     def __getitem__(self, key: str) -> str:
         return self._items[key.lower()][1]
 
     def __setitem__(self, key: str, value: str) -> None:
         self._items[key.lower()] = (key, str(value))
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._items
 
     def __delitem__(self, key: str) -> None:
         del self._items[key.lower()]
@@ -74,7 +79,7 @@ class HttpRequest:
         self.headers: MutableMapping[str, str] = _Headers(headers)
         self.params: dict[str, str] = dict(params or {})
         self.route_params: dict[str, Any] = dict(route_params or {})
-        self._body = _to_bytes(body)
+        self._body = body if type(body) is bytes else _to_bytes(body)
 
     def get_body(self) -> bytes:
         return self._body
@@ -108,7 +113,9 @@ class HttpResponse:
         self.mimetype = mimetype or (
             "application/octet-stream" if isinstance(body, (bytes, bytearray)) else "text/plain"
         )
-        self._body = _to_bytes(body, self.charset)
+        # Text, the common body, is encoded inline: a response is built for every invocation.
+        charset = self.charset
+        self._body = body.encode(charset) if type(body) is str else _to_bytes(body, charset)
 
     def get_body(self) -> bytes:
         return self._body

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, Literal
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from .correlation import correlation_fields, install_record_factory, installed_record_factory
+from .correlation import _installed, correlation_fields, install_record_factory
 
 __all__ = [
     "LogFormat",
@@ -41,7 +41,7 @@ _HANDLER_NAME: Final = "extkit"
 
 
 #: The last whole second formatted by :func:`utc_timestamp` and its text (up to the seconds).
-_last_second: tuple[float, str] = (math.nan, "")
+_last_second: tuple[int | None, str] = (None, "")
 
 
 def utc_timestamp(created: float) -> str:
@@ -51,7 +51,6 @@ def utc_timestamp(created: float) -> str:
     Log lines come many to a second: the date and time up to the second are formatted once per
     second, and only the microseconds per line (rounded half to even, as ``datetime`` does).
     """
-    global _last_second
     fraction, whole = math.modf(created)
     micros = round(fraction * 1e6)
     if micros >= 1_000_000:
@@ -60,11 +59,23 @@ def utc_timestamp(created: float) -> str:
     elif micros < 0:
         micros += 1_000_000
         whole -= 1.0
+    return _with_micros(int(whole), micros)
+
+
+def _utc_now() -> str:
+    """:func:`utc_timestamp` of now, from the clock's integer nanoseconds: no float to split."""
+    whole, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    return _with_micros(whole, micros)
+
+
+def _with_micros(whole: int, micros: int) -> str:
+    global _last_second
     second, text = _last_second
     if second != whole:
         text = datetime.fromtimestamp(whole, tz=timezone.utc).isoformat(timespec="seconds")[:-6]
         _last_second = (whole, text)  # one tuple: a thread never pairs a second with another's text
-    return f"{text}.{micros:06d}+00:00"
+    # %-formatting: an f-string's ``{micros:06d}`` parses its format spec on every call.
+    return "%s.%06d+00:00" % (text, micros)  # noqa: UP031
 
 
 #: ``levelname.lower()`` for the standard levels, without a string method call per line.
@@ -113,8 +124,9 @@ _JSON_RENDERER: Final = structlog.processors.JSONRenderer(serializer=_encode_jso
 #: accelerator is there).
 _json_string: Final = _json_encoder.encode_basestring_ascii
 _INFINITY: Final = float("inf")
-#: Field names whose JSON text has been made: a log call's fields are keyword names, a few per app.
-_json_keys: dict[str, str] = {}
+#: JSON texts the direct line reuses: of field names and function names (by the name), and of
+#: the part from ``level`` to ``invocation_id`` (by level and logger name). See _remember_json.
+_json_texts: dict[str | tuple[str, str], str] = {}
 #: Names the direct line sets itself: a field by one of these names takes the general path.
 _LINE_KEYS: Final = frozenset({"event", "timestamp", "level", "logger"})
 
@@ -153,25 +165,48 @@ def _json_line(
     ``None`` when a field is not a plain scalar or is named like a key the line sets."""
     text = '{"event": ' + _json_string(event)
     for key, value in fields.items():
-        encoded = _json_scalar(value)
+        if type(value) is float and -_INFINITY < value < _INFINITY:  # the usual field: a duration
+            encoded: str | None = float.__repr__(value)
+        else:
+            encoded = _json_scalar(value)
         if encoded is None or key in _LINE_KEYS:
             return None
-        name = _json_keys.get(key)
+        name = _json_texts.get(key)
         if name is None:
-            name = _json_string(key)
-            if len(_json_keys) < 256:
-                _json_keys[key] = name
+            name = _remember_json(key)
         text += f", {name}: {encoded}"
     invocation_id, function_name, trace_id, span_id = correlation
-    text += (
-        f', "timestamp": "{timestamp}", "level": {_json_string(method)}, '
-        f'"logger": {_json_string(logger_name)}, '
-        f'"invocation_id": {"null" if invocation_id is None else _json_string(invocation_id)}, '
-        f'"function_name": {"null" if function_name is None else _json_string(function_name)}'
+    middle = _json_texts.get((method, logger_name))
+    if middle is None:
+        middle = _remember_json(
+            (method, logger_name),
+            f'", "level": {_json_string(method)}, "logger": {_json_string(logger_name)}, '
+            '"invocation_id": ',
+        )
+    if function_name is None:
+        function_text = "null"
+    else:
+        function_text = _json_texts.get(function_name) or _remember_json(function_name)
+    text = (
+        f'{text}, "timestamp": "{timestamp}{middle}'
+        f"{'null' if invocation_id is None else _json_string(invocation_id)}, "
+        f'"function_name": {function_text}'
     )
     if trace_id is None:
         return text + "}"
     return f'{text}, "trace_id": "{trace_id}", "span_id": "{span_id}"}}'
+
+
+def _remember_json(key: str | tuple[str, str], text: str | None = None) -> str:
+    """``text`` (by default the JSON text of the string ``key``), kept in ``_json_texts`` while
+    that holds fewer than 256 entries: field names, function names and logger names are few per
+    app, but nothing here may grow without bound."""
+    if text is None:
+        assert isinstance(key, str)
+        text = _json_string(key)
+    if len(_json_texts) < 256:
+        _json_texts[key] = text
+    return text
 
 
 def _processors(fmt: LogFormat) -> tuple[Processor, ...]:
@@ -341,7 +376,7 @@ def log_structured(
         if key in _RECORD_ATTRS:  # the same error ``logging`` raises for such an ``extra``
             raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
     method = _METHODS.get(level) or logging.getLevelName(level).lower()
-    timestamp = utc_timestamp(time.time())
+    timestamp = _utc_now()
     correlation = correlation_fields()
     formatter: StructuredFormatter = handler.formatter  # type: ignore[assignment]
     if formatter.plain_json:
@@ -367,8 +402,7 @@ def _sole_structured_handler(logger: logging.Logger, level: int) -> StructuredHa
     otherwise ``None``."""
     if type(logger) is not logging.Logger or logger.filters:
         return None
-    factory = installed_record_factory()
-    if factory is None or logging.getLogRecordFactory() is not factory:
+    if not _installed or logging.getLogRecordFactory() is not _installed[0]:
         return None
     found: logging.Handler | None = None
     current: logging.Logger | None = logger

@@ -400,9 +400,12 @@ def split_path(path: str) -> list[str] | None:
     return [unquote(part, errors="strict") for part in parts]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Resolution(Generic[T]):
-    """What a request path and method resolve to: a target (200), 404, or 405 with ``allowed``."""
+    """What a request path and method resolve to: a target (200), 404, or 405 with ``allowed``.
+
+    Not frozen: one is made for every request, and a frozen dataclass's ``__init__`` costs three
+    times as much."""
 
     status: int
     target: T | None = None

@@ -140,6 +140,19 @@ def test_traceparent_and_tracestate_fill_the_trace_context(host: HostProcess) ->
     assert data["invocation_id"] == response.headers["x-invocation-id"]
 
 
+def test_context_variables_set_by_hooks_end_with_their_request(host: HostProcess) -> None:
+    # One keep-alive connection, so every request is served by the same server connection.
+    with httpx.Client(base_url=host.base_url, timeout=30.0) as client:
+        for path in ["/api/marker/async", "/api/marker/sync"] * 3:
+            response = client.get(path)
+            assert response.status_code == 200, response.text
+            seen = response.json()
+            assert seen["on_entry"] == "unset", f"{path} started with a variable set before"
+            assert (
+                seen["in_function"] == seen["invocation_id"] == response.headers["x-invocation-id"]
+            )
+
+
 def test_every_response_has_its_own_invocation_id(host: HostProcess) -> None:
     ids = {host.get("/api/text").headers["x-invocation-id"] for _ in range(5)}
     assert len(ids) == 5

@@ -21,6 +21,8 @@ def test_request_headers_are_case_insensitive_and_keep_their_spelling() -> None:
     assert req.headers["content-type"] == "application/json"
     assert list(req.headers) == ["Content-Type"]
     assert "CONTENT-TYPE" in req.headers
+    assert "Accept" not in req.headers
+    assert 1 not in req.headers  # type: ignore[comparison-overlap]  # not a name: not there
 
 
 def test_request_get_json_parses_the_body() -> None:

@@ -8,13 +8,14 @@ import io
 import json
 import logging
 import re
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from extkit import Engine
-from extkit.logs import configure_logging, get_logger, log_structured
+from extkit.logs import configure_logging, get_logger, log_structured, utc_timestamp
 
 pytestmark = pytest.mark.usefixtures("restore_logging", "no_invocation_outlives_the_test")
 
@@ -309,6 +310,45 @@ def test_log_structured_json_is_the_text_logging_writes(
         assert direct == through_logging
     assert _TIMESTAMP.sub("", direct) == _TIMESTAMP.sub("", through_logging)
     assert sole.handled == ['"quoted ✓" 1.5']  # the direct line went without a record
+
+
+def test_log_structured_lines_of_other_loggers_and_levels_keep_their_own_names(
+    sole: Sole, extkit_engine: Engine
+) -> None:
+    """The direct line reuses the JSON of a logger name and level it wrote before: a line of
+    another logger or level must never get those of an earlier one."""
+    first, second = sole.logger("app.first"), sole.logger("app.second")
+
+    def work() -> None:
+        for logger in (first, second, first):
+            for level in (logging.INFO, logging.WARNING):
+                log_structured(logger, level, "line", n=1)
+                logger.log(level, "line", extra={"n": 1})
+
+    extkit_engine.load(work, name="Mixed").invoke()
+    lines = sole.stream.getvalue().splitlines()
+    assert len(lines) == 12 and len(sole.handled) == 6  # every other line went without a record
+    for direct, through_logging in zip(lines[::2], lines[1::2], strict=True):
+        assert _TIMESTAMP.sub("", direct) == _TIMESTAMP.sub("", through_logging)
+    parsed = [json.loads(line) for line in lines[::2]]
+    assert [(line["logger"], line["level"]) for line in parsed] == [
+        ("app.first", "info"),
+        ("app.first", "warning"),
+        ("app.second", "info"),
+        ("app.second", "warning"),
+        ("app.first", "info"),
+        ("app.first", "warning"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "created",
+    [0.0, 1.5, 1_790_000_000.123456, 1_790_000_000.9999996, 1_790_000_059.9999999, -0.25, -1.0],
+)
+def test_utc_timestamp_is_the_text_datetime_writes(created: float) -> None:
+    expected = datetime.fromtimestamp(created, tz=timezone.utc).isoformat(timespec="microseconds")
+    assert utc_timestamp(created) == expected
+    assert utc_timestamp(created) == expected  # the second time from the cached second
 
 
 class _Refuse(logging.Filter):

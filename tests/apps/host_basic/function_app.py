@@ -6,7 +6,7 @@ import logging
 import os
 import time
 
-from probe import Probe  # noqa: F401 - importing it registers the extension
+from probe import Probe, request_marker  # noqa: F401 - importing Probe registers it
 
 from extkit import Context, HttpRequest, HttpResponse, Out
 from extkit.app import AuthLevel, FunctionApp
@@ -43,6 +43,24 @@ def echo(req: HttpRequest) -> HttpResponse:
 @app.route(route="size", methods=["POST"])
 def size(req: HttpRequest) -> str:
     return str(len(req.get_body()))
+
+
+def _markers(context: Context) -> dict[str, str]:
+    return {
+        "on_entry": context.app_ext_attributes["marker_on_entry"],
+        "in_function": request_marker.get(),
+        "invocation_id": context.invocation_id,
+    }
+
+
+@app.route(route="marker/async")
+async def marker_async(req: HttpRequest, context: Context) -> dict[str, str]:
+    return _markers(context)
+
+
+@app.route(route="marker/sync")
+def marker_sync(req: HttpRequest, context: Context) -> dict[str, str]:
+    return _markers(context)
 
 
 @app.route(route="text")

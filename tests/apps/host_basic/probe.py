@@ -3,12 +3,23 @@ and the shutdown hook writes the file named by PROBE_SHUTDOWN_FILE (when set).""
 
 import logging
 import os
+from contextvars import ContextVar
 from typing import Any
 
 from extkit import AppExtensionBase, Context, FuncExtensionBase
 
+#: Set by the pre hook for the rest of its invocation: every request must start without it.
+request_marker: ContextVar[str] = ContextVar("request_marker", default="unset")
+
 
 class Probe(AppExtensionBase):
+    @classmethod
+    def pre_invocation_app_level(
+        cls, logger: logging.Logger, context: Context, func_args: dict[str, Any]
+    ) -> None:
+        context.app_ext_attributes["marker_on_entry"] = request_marker.get()
+        request_marker.set(context.invocation_id)
+
     @classmethod
     def post_invocation_app_level(
         cls,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from logging import INFO, Logger
 from time import perf_counter
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from extkit import AppExtensionBase, Context, HttpResponse
@@ -65,7 +66,8 @@ class TimerExtension(AppExtensionBase):
     def pre_invocation_app_level(
         cls, logger: Logger, context: Context, func_args: dict[str, Any]
     ) -> None:
-        context.state[cls].started = perf_counter()
+        # A namespace of its own, set in one step (no lookup of a missing key first).
+        context.state[cls] = SimpleNamespace(started=perf_counter())
 
     @classmethod
     def post_invocation_app_level(
@@ -78,7 +80,7 @@ class TimerExtension(AppExtensionBase):
     ) -> None:
         # Read the clock first, so the work below is not counted as the function's time.
         ended = perf_counter()
-        started: float | None = getattr(context.state[cls], "started", None)
+        started: float | None = getattr(context.state.get(cls), "started", None)
         if started is None:  # our pre hook did not run for this invocation: nothing to time
             return
         elapsed = ended - started

@@ -32,13 +32,14 @@ SUFFIX = re.compile(r" \(TimeElapsed: \d+\.\d{6} sec\)\Z")
 
 
 class FakeClock:
-    """Stands in for ``perf_counter`` so elapsed times are exact; functions advance it."""
+    """Stands in for ``perf_counter_ns`` so elapsed times are exact; functions advance ``now``
+    (in seconds)."""
 
     def __init__(self) -> None:
         self.now = 100.0
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> int:
+        return round(self.now * 1e9)
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def timer(timer_module: ModuleType) -> Any:
 @pytest.fixture
 def clock(timer_module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(timer_module, "perf_counter", fake)
+    monkeypatch.setattr(timer_module, "perf_counter_ns", fake)
     return fake
 
 
@@ -78,7 +79,7 @@ def test_registers_into_the_isolated_registry(
 
 
 def test_the_clock_is_monotonic(timer_module: ModuleType) -> None:
-    assert timer_module.perf_counter is time.perf_counter
+    assert timer_module.perf_counter_ns is time.perf_counter_ns
 
 
 def test_logs_elapsed_time_with_invocation_id(
@@ -97,6 +98,17 @@ def test_logs_elapsed_time_with_invocation_id(
     assert record.levelno == logging.INFO
     assert record.invocation_id == context.invocation_id  # type: ignore[attr-defined]
     assert record.elapsed_sec == 0.25  # type: ignore[attr-defined]
+
+
+def test_elapsed_seconds_come_from_whole_nanoseconds(
+    timer: Any, clock: FakeClock, extkit_engine: Engine, extkit_logs: CapturedLogs
+) -> None:
+    def work() -> None:
+        clock.now += 0.000025123  # as floats, 100.000025123 - 100.0 is 2.512300000034884e-05
+
+    extkit_engine.load(work).invoke()
+    [record] = [r for r in extkit_logs.records if r.name == LOGGER]
+    assert repr(record.elapsed_sec) == "2.5123e-05"  # type: ignore[attr-defined]
 
 
 def test_logs_failed_invocations_with_the_exception_type(

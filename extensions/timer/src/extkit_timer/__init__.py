@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 from logging import INFO, Logger
-from time import perf_counter
+from time import perf_counter_ns
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -67,7 +67,7 @@ class TimerExtension(AppExtensionBase):
         cls, logger: Logger, context: Context, func_args: dict[str, Any]
     ) -> None:
         # A namespace of its own, set in one step (no lookup of a missing key first).
-        context.state[cls] = SimpleNamespace(started=perf_counter())
+        context.state[cls] = SimpleNamespace(started=perf_counter_ns())
 
     @classmethod
     def post_invocation_app_level(
@@ -79,11 +79,13 @@ class TimerExtension(AppExtensionBase):
         func_exc: BaseException | None,
     ) -> None:
         # Read the clock first, so the work below is not counted as the function's time.
-        ended = perf_counter()
-        started: float | None = getattr(context.state.get(cls), "started", None)
+        ended = perf_counter_ns()
+        started: int | None = getattr(context.state.get(cls), "started", None)
         if started is None:  # our pre hook did not run for this invocation: nothing to time
             return
-        elapsed = ended - started
+        # From whole nanoseconds: the seconds' shortest text is short (2.5123e-05, not the
+        # 17 digits of a difference of two floats), for the reader and for the JSON line.
+        elapsed = (ended - started) / 1e9
         # One line per invocation: log_structured writes it without a LogRecord when the
         # host's handler is its only destination (same line, a fraction of the cost).
         if func_exc is None:

@@ -758,7 +758,12 @@ class LoadedFunction:
         args = dict(func_args) if func_args else {}
         if self._wants_context and "context" not in args:
             args["context"] = context
-        plan = self._current_plan()
+        engine = self._engine
+        version, plan = self._cached  # _current_plan() only when the registry changed
+        if not engine.enabled:
+            plan = None
+        elif version != engine.registry.version:
+            plan = self._current_plan()
         if plan is None:
             token = _enter(context)
             try:

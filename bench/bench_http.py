@@ -378,8 +378,11 @@ def in_process(rounds: int, requests: int = 1500) -> str:
         sys.path.insert(0, str(workdir))
         import starlette_app  # type: ignore[import-not-found]
 
-        on = Host(load_app(workdir / "extkit_async", enabled=True))
-        off = Host(load_app(workdir / "extkit_async", enabled=False))
+        # Configured as `extkit start` configures them. (The loop below awaits requests one
+        # after another in one task rather than in a task each, as uvicorn would: that would
+        # cost every variant alike, and the timer sets no context variable that could leak.)
+        on = Host(load_app(workdir / "extkit_async", enabled=True), task_per_request=True)
+        off = Host(load_app(workdir / "extkit_async", enabled=False), task_per_request=True)
     timer_log = logging.getLogger("extkit.extensions.TimerExtension")
     variants: list[tuple[str, Any, int]] = [
         ("Starlette app", starlette_app.app, logging.NOTSET),

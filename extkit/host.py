@@ -111,12 +111,18 @@ class Host:
         timer_lock: str | None = None,
         announce: str | None = None,
         exit_if_stuck: bool = False,
+        task_per_request: bool = False,
     ) -> None:
         """``timer_lock``: a lock file shared by the workers (``None``: this process runs the
         timers); ``announce``: the URL to log as listening once the lifespan has started;
         ``exit_if_stuck``: end the process after shutdown when function threads never finish
-        (for ``extkit start``, not for a host embedded in another program)."""
+        (for ``extkit start``, not for a host embedded in another program);
+        ``task_per_request``: the server runs every request in an asyncio task of its own, as
+        uvicorn does, so the engine need not copy the context per invocation to keep what hooks
+        set from outliving it (``own_task``). Leave it off for a server or test client that
+        may call the app twice from one task."""
         self.app = app
+        self.task_per_request = task_per_request
         self.keys = keys if keys is not None else Keys.from_environ(os.environ)
         self.timeout = app.settings.function_timeout
         self.max_body = app.settings.max_request_body_bytes
@@ -277,7 +283,7 @@ class Host:
             context=fn.loaded.new_context(trace_context=trace),
             executor=self.pool,
             timeout=self.timeout,
-            own_task=True,  # uvicorn runs every request in a task of its own
+            own_task=self.task_per_request,
         )
 
     async def _read_body(
@@ -614,7 +620,7 @@ def command_start(args: argparse.Namespace) -> int:
         "lifespan": "on",  # uvicorn's defaults otherwise: uvloop and httptools when installed
     }
     if workers == 1:
-        host = Host(app, threads=threads, keys=keys, exit_if_stuck=True)
+        host = Host(app, threads=threads, keys=keys, exit_if_stuck=True, task_per_request=True)
         return _serve_until_signalled(_Server(uvicorn.Config(host, **common)))
     # Several workers: each process loads the app itself from the same folder and settings.
     fd, lock_path = tempfile.mkstemp(prefix="extkit-timers-", suffix=".lock")
@@ -684,4 +690,5 @@ def create_worker_app() -> Host:
         timer_lock=os.environ.get(_ENV_TIMER_LOCK),
         announce=os.environ.get(_ENV_URL),
         exit_if_stuck=True,
+        task_per_request=True,  # uvicorn serves each worker process too
     )

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apputil import one_function_app
 
 from extkit import AppExtensionBase, Context, Engine, HttpRequest
 from extkit.app import AuthLevel, FunctionSpec
 from extkit.host import Host
-from extkit.loader import AppFunction, HostSettings, LoadedApp
+from extkit.loader import LoadedApp
 
 marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
 
@@ -32,15 +33,7 @@ def hello_app(engine: Engine, tmp_path: Path) -> LoadedApp:
         auth_level=AuthLevel.ANONYMOUS,
         http_output="$return",
     )
-    fn = AppFunction(spec, engine.load(hello, name="hello", trigger="http"))
-    return LoadedApp(
-        root=tmp_path,
-        settings=HostSettings(),
-        functions=[fn],
-        engine=engine,
-        extensions_loaded=[],
-        warnings=[],
-    )
+    return one_function_app(engine, spec, tmp_path)
 
 
 async def get_from_one_task(host: Host, times: int) -> list[tuple[int, bytes]]:

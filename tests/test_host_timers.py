@@ -6,10 +6,11 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from apputil import one_function_app
+
 from extkit import Engine, Registry
 from extkit.app import FunctionSpec
 from extkit.host import Host
-from extkit.loader import AppFunction, HostSettings, LoadedApp
 from extkit.schedule import Schedule, TimerRequest, parse_schedule
 
 
@@ -39,16 +40,7 @@ def timer_app(tmp_path: Path, *, run_on_startup: bool = False) -> tuple[Host, li
         run_on_startup=run_on_startup,
     )
     engine = Engine(registry=Registry(), enabled=False)
-    fn = AppFunction(spec, engine.load(tick, name="tick", trigger="timer"))
-    app = LoadedApp(
-        root=tmp_path,
-        settings=HostSettings(),
-        functions=[fn],
-        engine=engine,
-        extensions_loaded=[],
-        warnings=[],
-    )
-    return Host(app), seen
+    return Host(one_function_app(engine, spec, tmp_path)), seen
 
 
 async def run_until(host: Host, schedule: Schedule, seen: list[TimerRequest], count: int) -> None:

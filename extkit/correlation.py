@@ -178,13 +178,7 @@ _NO_INVOCATION: Final = (None, None, None, None)
 def correlation_fields() -> tuple[str | None, str | None, str | None, str | None]:
     """``(invocation_id, function_name, trace_id, span_id)`` for a line logged here and now: what
     the record factory stamps on a ``LogRecord``, and what a line written without one carries."""
-    # current_invocation(), inline: this runs for every line.
-    invocation: Invocation | None = _current.get()
-    if invocation is None:
-        thread_id = invocation_local.invocation_id
-        invocation = None if thread_id is None else _running.get(thread_id)
-    elif _running.get(invocation.invocation_id) is not invocation:
-        invocation = None
+    invocation = current_invocation()
     if invocation is None:
         return _NO_INVOCATION
     return (invocation.invocation_id, invocation.function_name, *_trace_ids())

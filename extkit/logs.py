@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, Literal
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from .correlation import _installed, correlation_fields, install_record_factory
+from .correlation import correlation_fields, install_record_factory, installed_record_factory
 
 __all__ = [
     "LogFormat",
@@ -165,10 +165,7 @@ def _json_line(
     ``None`` when a field is not a plain scalar or is named like a key the line sets."""
     text = '{"event": ' + _json_string(event)
     for key, value in fields.items():
-        if type(value) is float and -_INFINITY < value < _INFINITY:  # the usual field: a duration
-            encoded: str | None = float.__repr__(value)
-        else:
-            encoded = _json_scalar(value)
+        encoded = _json_scalar(value)
         if encoded is None or key in _LINE_KEYS:
             return None
         name = _json_texts.get(key)
@@ -402,7 +399,8 @@ def _sole_structured_handler(logger: logging.Logger, level: int) -> StructuredHa
     otherwise ``None``."""
     if type(logger) is not logging.Logger or logger.filters:
         return None
-    if not _installed or logging.getLogRecordFactory() is not _installed[0]:
+    factory = installed_record_factory()
+    if factory is None or logging.getLogRecordFactory() is not factory:
         return None
     found: logging.Handler | None = None
     current: logging.Logger | None = logger

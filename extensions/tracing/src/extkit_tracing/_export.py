@@ -36,8 +36,8 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import Tracer
 
 from . import _conventions as conv
-from ._direct import DirectAttributes, direct_attributes
 from ._duration import DurationRecorder, direct_recording
+from ._span import SpanStarter, span_starter
 
 __all__ = [
     "ExporterChoice",
@@ -234,9 +234,9 @@ class Pipeline:
     duration: DurationRecorder | None
     owned: list[Any] = field(default_factory=list)
     borrowed: list[Any] = field(default_factory=list)
-    #: Whether (and how) the hook may fill span attributes without the SDK's validation; decided
-    #: once for ``tracer`` by ``direct_attributes``. ``None``: always through ``start_span``.
-    direct: DirectAttributes | None = None
+    #: Starts the invocation's span in one step where that is provably the same as
+    #: ``tracer.start_span``; decided once by ``span_starter``. ``None``: always ``start_span``.
+    starter: SpanStarter | None = None
 
     def close(self) -> None:
         """Flush everything (spans first, then metrics) and shut down what is ours."""
@@ -311,7 +311,7 @@ def build_pipeline(options: Options, environ: Mapping[str, str] | None = None) -
                 explicit_bucket_boundaries_advisory=list(conv.INVOKE_DURATION_BUCKETS),
             )
     duration = None if histogram is None else DurationRecorder(histogram, direct=direct_recording())
-    return Pipeline(tracer, duration, owned, borrowed, direct_attributes(tracer))
+    return Pipeline(tracer, duration, owned, borrowed, span_starter(tracer))
 
 
 def _meter_provider(

@@ -28,9 +28,9 @@ import extkit
 from extkit import AppExtensionBase, Context, RejectInvocation
 
 from . import _conventions as conv
-from . import _direct
 from ._export import EXPORTER_NAMES, ExporterChoice, MetricExporterChoice, Options, Pipeline
 from ._export import build_pipeline as _build_pipeline
+from ._span import InvocationSpan, set_attribute
 
 __all__ = ["TracingExtension"]
 
@@ -173,29 +173,27 @@ class TracingExtension(AppExtensionBase):
             else None
         )  # fmt: skip
         kind = conv.span_kind(trigger)
-        direct = pipeline.direct
-        # Nothing looks at the attributes before they are in (see ``_direct``): the span is
-        # started without them and its storage filled, skipping the SDK's per-value checks.
-        filled = (
-            direct is not None
-            # Values the SDK stores unchanged: those from the context and the one header (the
-            # others are built here as str, or checked to be one).
+        starter = pipeline.starter
+        span: Span | None = None
+        if (
+            starter is not None
+            # Values the SDK would store unchanged: those from the context and the one header
+            # (the others are built here as str, or checked to be one).
             and type(trigger) is str
             and type(name) is str
             and type(invocation_id) is str
             and type(attributes.get(conv.USER_AGENT, "")) is str
-            and (direct.processors is direct.multi._span_processors or direct.recheck())
-        )
-        span = tracer.start_span(
-            name,
-            parent,
-            kind,
-            None if filled else attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
-        if filled and type(span) is direct.span_type:  # type: ignore[union-attr]
-            _direct.fill(span, attributes)  # (a dropped span keeps nothing either way)
+        ):
+            span = starter.start(name, parent, kind, attributes)  # see ``_span``
+        if span is None:
+            span = tracer.start_span(
+                name,
+                parent,
+                kind,
+                attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
         context.tracer = tracer  # type: ignore[attr-defined]
         token = otel_context.attach(trace.set_span_in_context(span))
         started = time.perf_counter()
@@ -237,9 +235,8 @@ def _finish(
         failed: str | None = None
         status = conv.response_status(result, error, func_args) if trigger == "http" else None
         if status is not None:
-            direct = pipeline.direct
-            if direct is not None and type(span) is direct.span_type and type(status) is int:
-                _direct.set_attribute(span, conv.HTTP_RESPONSE_STATUS_CODE, status)
+            if type(span) is InvocationSpan and type(status) is int:
+                set_attribute(span, conv.HTTP_RESPONSE_STATUS_CODE, status)
             else:
                 span.set_attribute(conv.HTTP_RESPONSE_STATUS_CODE, status)
         if error is not None:

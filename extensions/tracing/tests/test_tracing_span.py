@@ -200,6 +200,20 @@ def test_an_sdk_span_with_a_field_the_starter_does_not_set_takes_the_normal_path
     assert span_starter(tracer_with()) is None
 
 
+def test_a_span_field_the_starter_sets_otherwise_takes_the_normal_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A release whose spans start with another value in a field must not get spans without it."""
+    init = _span.InvocationSpan.__init__
+
+    def differing(self: _span.InvocationSpan, *args: Any) -> None:
+        init(self, *args)
+        self._record_exception = True
+
+    monkeypatch.setattr(_span.InvocationSpan, "__init__", differing)
+    assert span_starter(tracer_with()) is None
+
+
 def what_a_user_did(span: ReadableSpan) -> tuple[Any, ...]:
     """An exported span as a backend reads it, minus ids, times and the per-invocation id."""
     attributes = dict(span.attributes or {})

@@ -154,6 +154,11 @@ _FIELDS: Final = frozenset(
         "_record_end_metrics",
     }
 )  # fmt: skip
+#: The fields every span of a tracer starts with the same (compared by the probe).
+_SHARED_FIELDS: Final = _FIELDS - {
+    "_name", "_context", "_parent", "_start_time", "_attributes", "_events", "_links",
+    "_status", "_lock", "_record_end_metrics",
+}  # fmt: skip
 
 
 class SpanStarter:
@@ -302,6 +307,13 @@ def _probe(limits: SpanLimits) -> bool:
             if type(normal) is not _Span or type(lean) is not InvocationSpan:
                 return False
             if set(vars(normal)) != _FIELDS or set(vars(lean)) != _FIELDS:
+                return False
+            if any(getattr(normal, key) != getattr(lean, key) for key in _SHARED_FIELDS):
+                return False
+            if (normal.status.status_code, normal.status.description) != (
+                lean.status.status_code,
+                lean.status.description,
+            ):
                 return False
             for span in (normal, lean):
                 span.set_attribute(conv.HTTP_RESPONSE_STATUS_CODE, 200)

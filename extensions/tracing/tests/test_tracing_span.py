@@ -21,16 +21,20 @@ from opentelemetry.context import Context as OtelContext
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
     ALWAYS_ON,
     Decision,
     ParentBased,
+    ParentBasedTraceIdRatio,
     Sampler,
     SamplingResult,
     TraceIdRatioBased,
 )
 from opentelemetry.trace import (
     Link,
+    NonRecordingSpan,
     SpanContext,
     SpanKind,
     Status,
@@ -306,3 +310,84 @@ def test_a_span_the_sampler_drops_is_not_recorded_and_not_exported(engine: Engin
     TracingExtension.shutdown_app_level()
     assert seen == [False]
     assert exporter.get_finished_spans() == ()
+
+
+class FixedIds(IdGenerator):
+    """One trace id for every span, so a trace-id ratio decides each start alike."""
+
+    def generate_span_id(self) -> int:
+        return 0x2A
+
+    def generate_trace_id(self) -> int:
+        return 0xB000_0000_0000_0000  # its low 64 bits are 0.69 of their range: 0.5 drops it
+
+    def is_trace_id_random(self) -> bool:
+        return True
+
+
+BUILT_IN_SAMPLERS = [
+    ALWAYS_ON,
+    ALWAYS_OFF,
+    ParentBased(ALWAYS_ON),
+    ParentBased(ALWAYS_OFF),
+    TraceIdRatioBased(0.5),
+    TraceIdRatioBased(0.9),
+    ParentBasedTraceIdRatio(0.5),
+]
+
+
+def parents() -> list[OtelContext | None]:
+    """No parent, then remote and local parents, sampled and not, with a trace state."""
+    state = TraceState([("vendor", "abc")])
+    return [None] + [
+        trace.set_span_in_context(
+            NonRecordingSpan(
+                SpanContext(0x1F, 0x2F, remote, TraceFlags(TraceFlags.SAMPLED * sampled), state)
+            )
+        )
+        for remote in (True, False)
+        for sampled in (True, False)
+    ]
+
+
+@pytest.mark.parametrize("sampler", BUILT_IN_SAMPLERS, ids=lambda s: s.get_description())
+def test_the_starter_decides_as_each_built_in_sampler(sampler: Sampler) -> None:
+    """Where a built-in sampler's decision follows from the parent alone the starter makes it
+    without the sampler; either way the span records, is sampled and carries the trace state
+    exactly as ``start_span`` makes it, under every kind of parent."""
+    provider = TracerProvider(
+        sampler=sampler,
+        resource=Resource.get_empty(),
+        shutdown_on_exit=False,
+        id_generator=FixedIds(),
+    )
+    tracer = provider.get_tracer("tests")
+    starter = span_starter(tracer)
+    assert starter is not None
+    for parent in parents():
+        normal = tracer.start_span("s", parent, SpanKind.SERVER, {"faas.trigger": "http"})
+        one_step = starter.start("s", parent, SpanKind.SERVER, {"faas.trigger": "http"})
+        assert one_step is not None
+        for span in (normal, one_step):
+            span.end()
+        assert (one_step.is_recording(), one_step.get_span_context()) == (
+            normal.is_recording(),
+            normal.get_span_context(),
+        )
+
+
+def test_a_decision_table_that_disagrees_with_the_sampler_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        _span, "_decisions", lambda sampler: dict.fromkeys(_span._PARENTS, Decision.DROP)
+    )
+    assert span_starter(tracer_with(sampler=ParentBased(ALWAYS_ON))) is None
+
+
+def test_a_sampler_replaced_after_the_verdict_is_asked_through_start_span() -> None:
+    tracer: Any = tracer_with()
+    starter = span_starter(tracer)
+    assert starter is not None
+    tracer.sampler = RecordingSampler()
+    assert starter.start("s", None, SpanKind.SERVER, {"faas.trigger": "http"}) is None

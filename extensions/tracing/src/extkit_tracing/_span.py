@@ -1,16 +1,20 @@
 """The invocation's span, started in one step instead of through ``Tracer.start_span``.
 
 ``start_span`` is general: it validates every attribute value (a chain of ``isinstance`` checks
-per value), passes a dozen keyword arguments through two constructors, and gives every span
-empty event and link lists (a deque and a lock each) that most invocation spans never use. On
-CPython 3.11 with SDK 1.45 that is about a third of what the extension's span costs, for values
-the extension built itself. So where it is provably the same, :class:`SpanStarter` makes the
-span itself:
+per value), asks the sampler even when the kind of parent alone decides, passes a dozen keyword
+arguments through two constructors, and gives every span empty event and link lists (a deque and
+a lock each) that most invocation spans never use. On CPython 3.11 with SDK 1.45 that is about
+half of what the extension's span costs, for values the extension built itself. So where it is
+provably the same, :class:`SpanStarter` makes the span itself:
 
 - the span is the SDK's: :class:`InvocationSpan` subclasses the SDK's span class, so every
-  method, ``start()``, ``end()`` and the ``ReadableSpan`` processors receive are the SDK's own;
-- the id generator, sampler, tracer metrics and span processors are the tracer's, called as
+  method, ``end()`` and the ``ReadableSpan`` processors receive are the SDK's own;
+- the id generator, tracer metrics and span processors are the tracer's, called as
   ``start_span`` calls them (processors see the attributes already in place on start);
+- the sampler is the tracer's: where it decides by the kind of parent alone (a
+  ``StaticSampler``, itself or as the delegate ``ParentBased`` picks: the default sampler, for
+  every span) its decision is read once, with the parent's trace state, as the sampler would
+  return them; anything else (a trace-id ratio) is asked per span;
 - what differs: the extension's own attribute dict becomes the span's storage unchecked (plain
   ``str``, ``bool`` and ``int`` values, checked by the hook), and the event and link lists are
   created on first use (an empty tuple until then, which exporters read the same).
@@ -25,15 +29,20 @@ when any condition fails:
   for at least :data:`MAX_START_ATTRIBUTES`;
 - the SDK's span has exactly the fields :class:`InvocationSpan` sets (a release that adds one
   gets the normal path rather than a span missing it);
-- a probe, on a private provider (nothing is exported): a root span and a child of a remote
+- probes, on private providers (nothing is exported): a root span and a child of a remote
   parent, started both ways and given the same calls (attributes, an event, a link, status,
-  name, end), reach the span processor identical but for their ids and times.
+  name, end), reach the span processor identical but for their ids and times; and with the
+  tracer's sampler, spans started both ways under every kind of parent record alike and have
+  the same span context.
+
+Per span, the tracer's sampler must still be the one the verdict was for, and the tracer enabled.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from time import time_ns
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -48,10 +57,13 @@ from opentelemetry.sdk.trace import (
     _Span,
 )
 from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
+    Decision,
     ParentBased,
     ParentBasedTraceIdRatio,
+    Sampler,
     StaticSampler,
     TraceIdRatioBased,
 )
@@ -63,6 +75,7 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
+    TraceState,
 )
 
 from . import _conventions as conv
@@ -91,7 +104,15 @@ _PARENT_BASED_DELEGATES: Final = (
 )
 _UNSET: Final = Status(StatusCode.UNSET)
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
-_NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
+#: The span's trace flags by (sampled, random trace id), made once rather than per span.
+_FLAGS: Final = {
+    (sampled, random): TraceFlags(
+        (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        | (getattr(TraceFlags, "RANDOM_TRACE_ID", 0) if random else 0)
+    )
+    for sampled in (False, True)
+    for random in (False, True)
+}
 
 
 class InvocationSpan(_Span):
@@ -165,21 +186,25 @@ class SpanStarter:
     """Starts the invocation's span for one tracer, as ``tracer.start_span(name, parent, kind,
     attributes, record_exception=False, set_status_on_exception=False)`` would."""
 
-    __slots__ = ("limits", "scope", "tracer")
+    __slots__ = ("decisions", "limits", "sampler", "scope", "tracer")
 
     def __init__(self, tracer: SdkTracer) -> None:
         self.tracer = tracer
         self.limits: SpanLimits = tracer._span_limits
         self.scope = tracer._instrumentation_scope
+        #: The sampler the verdict was for, and what it decides by the kind of parent alone.
+        self.sampler = tracer.sampler
+        self.decisions = _decisions(tracer.sampler)
 
     def start(
         self, name: str, parent: OtelContext | None, kind: SpanKind, attributes: dict[str, Any]
     ) -> Span | None:
-        """The started span; ``None`` when the tracer is disabled (``start_span`` then gives
-        the non-recording span). ``attributes`` (valid values, within the limits) becomes the
-        span's storage: the caller must not use it afterwards."""
+        """The started span; ``None`` when the tracer is disabled or its sampler replaced
+        (``start_span`` then decides). ``attributes`` (valid values, within the limits) becomes
+        the span's storage: the caller must not use it afterwards."""
         tracer = self.tracer
-        if not tracer._is_enabled():
+        sampler = tracer.sampler
+        if sampler is not self.sampler or not tracer._is_enabled():
             return None
         ids = tracer.id_generator
         parent_span: SpanContext | None = trace.get_current_span(parent).get_span_context()
@@ -187,20 +212,24 @@ class SpanStarter:
             parent_span = None
             trace_id = ids.generate_trace_id()
             random_trace_id = ids.is_trace_id_random()
+            decision = self.decisions[_NO_PARENT]
+            trace_state = None
         else:
             trace_id = parent_span.trace_id
-            random_trace_id = parent_span.trace_flags.random_trace_id
-        sampled = tracer.sampler.should_sample(parent, trace_id, name, kind, attributes, ())
-        decision = sampled.decision
-        flags = _SAMPLED if decision.is_sampled() else _NOT_SAMPLED  # type: ignore[no-untyped-call]
-        if random_trace_id:
-            flags = TraceFlags(flags | TraceFlags.RANDOM_TRACE_ID)
+            flags = parent_span.trace_flags
+            random_trace_id = flags.random_trace_id
+            decision = self.decisions[True, parent_span.is_remote, flags.sampled]
+            trace_state = parent_span.trace_state
+        if decision is None:  # it depends on more than the parent: ask
+            sampled = sampler.should_sample(parent, trace_id, name, kind, attributes, ())
+            decision = sampled.decision
+            trace_state = sampled.trace_state
         context = SpanContext(
             trace_id,
             ids.generate_span_id(),
             is_remote=False,
-            trace_flags=flags,
-            trace_state=sampled.trace_state,
+            trace_flags=_FLAGS[decision.is_sampled(), bool(random_trace_id)],  # type: ignore[no-untyped-call]
+            trace_state=trace_state,
         )
         record_end_metrics = tracer._tracer_metrics.start_span(parent_span, decision)
         if not decision.is_recording():  # type: ignore[no-untyped-call]
@@ -214,7 +243,9 @@ class SpanStarter:
         )
         storage._dict = attributes
         span = InvocationSpan(self, name, context, parent_span, kind, storage, record_end_metrics)
-        span.start(parent_context=parent)
+        # ``span.start()`` less its lock and its check for a second start: nobody else has it yet.
+        span._start_time = time_ns()
+        tracer.span_processor.on_start(span, parent_context=parent)
         return span
 
 
@@ -232,7 +263,7 @@ def span_starter(tracer: trace.Tracer) -> SpanStarter | None:
         MAX_START_ATTRIBUTES
     ):
         return None
-    if not _probe(limits):
+    if not _probe(limits) or not _probe_decisions(tracer.sampler, limits):
         return None
     return SpanStarter(tracer)
 
@@ -251,6 +282,33 @@ def set_attribute(span: InvocationSpan, key: str, value: int | str) -> None:
                 items[key] = value
                 return
     span.set_attribute(key, value)
+
+
+#: The kinds of parent a sampler tells apart: (valid, remote, sampled); none is (False, ...).
+_NO_PARENT: Final = (False, False, False)
+_PARENTS: Final = (
+    _NO_PARENT,
+    (True, True, True),
+    (True, True, False),
+    (True, False, True),
+    (True, False, False),
+)
+
+
+def _decisions(sampler: object) -> dict[tuple[bool, bool, bool], Decision | None]:
+    """What a built-in sampler decides for each kind of parent, where that alone decides: a
+    ``StaticSampler``'s decision, itself or as the delegate ``ParentBased`` picks for that kind
+    of parent (and its trace state is the parent's, as the sampler's would be). ``None``: ask
+    the sampler (a trace-id ratio, or any other sampler)."""
+    if type(sampler) is StaticSampler:
+        return dict.fromkeys(_PARENTS, sampler._decision)
+    if type(sampler) not in _PARENT_BASED_SAMPLERS:
+        return dict.fromkeys(_PARENTS)
+    decisions: dict[tuple[bool, bool, bool], Decision | None] = {}
+    for parent, name in zip(_PARENTS, _PARENT_BASED_DELEGATES, strict=True):
+        delegate = getattr(sampler, name)
+        decisions[parent] = delegate._decision if type(delegate) is StaticSampler else None
+    return decisions
 
 
 def _ignores_attributes(sampler: object) -> bool:
@@ -326,6 +384,54 @@ def _probe(limits: SpanLimits) -> bool:
             return False
         ended = [_comparable(span) for span in collect.ended]
         return ended[0::2] == ended[1::2] and ended[0] != ended[2]
+    except Exception:  # an SDK whose internals differ: the normal path
+        return False
+
+
+class _FixedIds(IdGenerator):
+    """The same ids for both starts, so a trace-id ratio decides both alike."""
+
+    def generate_span_id(self) -> int:
+        return 0x5F
+
+    def generate_trace_id(self) -> int:
+        return 0x6F
+
+    def is_trace_id_random(self) -> bool:
+        return True
+
+
+def _probe_decisions(sampler: Sampler, limits: SpanLimits) -> bool:
+    """Start spans each way with ``sampler`` under every kind of parent, and compare whether
+    they record and their span contexts (trace flags and trace state included)."""
+    try:
+        provider = TracerProvider(
+            sampler=sampler,
+            resource=Resource.get_empty(),
+            shutdown_on_exit=False,
+            id_generator=_FixedIds(),
+            span_limits=limits,
+        )
+        tracer = provider.get_tracer(__name__)
+        starter = SpanStarter(tracer)  # type: ignore[arg-type]
+        state = TraceState([("probe", "1")])
+        parents = [None] + [
+            trace.set_span_in_context(
+                NonRecordingSpan(SpanContext(0x1F, 0x2F, remote, _FLAGS[sampled, False], state))
+            )
+            for _, remote, sampled in _PARENTS[1:]
+        ]
+        for parent in parents:
+            normal = tracer.start_span("probe", parent, SpanKind.SERVER, {})
+            lean = starter.start("probe", parent, SpanKind.SERVER, {})
+            if lean is None:
+                return False
+            seen = [(span.is_recording(), span.get_span_context()) for span in (normal, lean)]
+            normal.end()
+            lean.end()
+            if seen[0] != seen[1]:
+                return False
+        return True
     except Exception:  # an SDK whose internals differ: the normal path
         return False
 

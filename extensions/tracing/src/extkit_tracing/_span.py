@@ -322,6 +322,27 @@ def _ignores_attributes(sampler: object) -> bool:
     return False
 
 
+def _private_tracer(
+    sampler: Sampler,
+    limits: SpanLimits,
+    processor: SpanProcessor | None = None,
+    id_generator: IdGenerator | None = None,
+) -> SdkTracer:
+    """A tracer of the probes' own, with nothing to export to."""
+    provider = TracerProvider(
+        sampler=sampler,
+        resource=Resource.get_empty(),
+        shutdown_on_exit=False,
+        id_generator=id_generator,
+        span_limits=limits,
+    )
+    if processor is not None:
+        provider.add_span_processor(processor)
+    tracer = provider.get_tracer(__name__)
+    assert isinstance(tracer, SdkTracer)
+    return tracer
+
+
 class _Collect(SpanProcessor):
     """The probe's processor: keeps what ``on_start`` and ``on_end`` receive."""
 
@@ -340,15 +361,8 @@ def _probe(limits: SpanLimits) -> bool:
     """Start spans each way on a private provider and compare what its processor receives."""
     try:
         collect = _Collect()
-        provider = TracerProvider(
-            sampler=ALWAYS_ON,
-            resource=Resource.get_empty(),
-            shutdown_on_exit=False,
-            span_limits=limits,
-        )
-        provider.add_span_processor(collect)
-        tracer = provider.get_tracer(__name__)
-        starter = SpanStarter(tracer)  # type: ignore[arg-type]
+        tracer = _private_tracer(ALWAYS_ON, limits, collect)
+        starter = SpanStarter(tracer)
         remote = SpanContext(0x1F, 0x2F, is_remote=True, trace_flags=_SAMPLED)
         linked = SpanContext(0x3F, 0x4F, is_remote=False, trace_flags=_SAMPLED)
         start_attributes: dict[str, Any] = {conv.FAAS_TRIGGER: "http", conv.FAAS_COLDSTART: False}
@@ -405,15 +419,8 @@ def _probe_decisions(sampler: Sampler, limits: SpanLimits) -> bool:
     """Start spans each way with ``sampler`` under every kind of parent, and compare whether
     they record and their span contexts (trace flags and trace state included)."""
     try:
-        provider = TracerProvider(
-            sampler=sampler,
-            resource=Resource.get_empty(),
-            shutdown_on_exit=False,
-            id_generator=_FixedIds(),
-            span_limits=limits,
-        )
-        tracer = provider.get_tracer(__name__)
-        starter = SpanStarter(tracer)  # type: ignore[arg-type]
+        tracer = _private_tracer(sampler, limits, id_generator=_FixedIds())
+        starter = SpanStarter(tracer)
         state = TraceState([("probe", "1")])
         parents = [None] + [
             trace.set_span_in_context(

@@ -103,7 +103,6 @@ _PARENT_BASED_DELEGATES: Final = (
     "_local_parent_not_sampled",
 )
 _UNSET: Final = Status(StatusCode.UNSET)
-_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 #: The span's trace flags by (sampled, random trace id), made once rather than per span.
 _FLAGS: Final = {
     (sampled, random): TraceFlags(
@@ -363,8 +362,8 @@ def _probe(limits: SpanLimits) -> bool:
         collect = _Collect()
         tracer = _private_tracer(ALWAYS_ON, limits, collect)
         starter = SpanStarter(tracer)
-        remote = SpanContext(0x1F, 0x2F, is_remote=True, trace_flags=_SAMPLED)
-        linked = SpanContext(0x3F, 0x4F, is_remote=False, trace_flags=_SAMPLED)
+        remote = SpanContext(0x1F, 0x2F, is_remote=True, trace_flags=_FLAGS[True, False])
+        linked = SpanContext(0x3F, 0x4F, is_remote=False, trace_flags=_FLAGS[True, False])
         start_attributes: dict[str, Any] = {conv.FAAS_TRIGGER: "http", conv.FAAS_COLDSTART: False}
         for parent in (None, trace.set_span_in_context(NonRecordingSpan(remote))):
             normal = tracer.start_span(

@@ -74,25 +74,9 @@ __all__ = [
 def structured(record: logging.LogRecord) -> dict[str, Any]:
     """The record as the host's JSON log line would carry it (``event``, ``level``, ``logger``,
     ``timestamp``, ``invocation_id``, ``function_name``, extras), as a dict."""
-    from .logs import add_record_fields
+    from .logs import line_fields
 
-    line: dict[str, Any] = {"event": record.getMessage()}
-    line.update(
-        (key, value)
-        for key, value in vars(record).items()
-        if key not in _STANDARD_RECORD_FIELDS and not key.startswith("_")
-    )
-    line["_record"] = record
-    add_record_fields(None, record.levelname.lower(), line)
-    del line["_record"]
-    if record.exc_info:
-        line["exception"] = logging.Formatter().formatException(record.exc_info)
-    return line
-
-
-_STANDARD_RECORD_FIELDS: Final = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None))
-) | {"message", "asctime", "invocation_id", "function_name", "trace_id", "span_id"}
+    return line_fields(record)
 
 
 @dataclass

@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from extkit import Engine
-from extkit.logs import configure_logging, get_logger, log_structured, utc_timestamp
+from extkit import Engine, logs
+from extkit.logs import configure_logging, get_logger, line_fields, log_structured
 
 pytestmark = pytest.mark.usefixtures("restore_logging", "no_invocation_outlives_the_test")
 
 REQUIRED = ("timestamp", "level", "logger", "event", "invocation_id", "function_name")
+#: ISO 8601 in UTC, as structlog's ``TimeStamper(fmt="iso", utc=True)`` writes it.
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")
 
 
 def _json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -49,7 +51,7 @@ def test_json_lines_from_stdlib_logging_carry_the_correlation_fields(
     assert line["level"] == "warning"
     assert line["logger"] == "app.stdlib"
     assert (line["invocation_id"], line["function_name"]) == (context.invocation_id, "work")
-    assert line["timestamp"].endswith("+00:00")
+    assert ISO_UTC.fullmatch(line["timestamp"])
     assert "trace_id" not in line  # no span current: no trace fields
 
 
@@ -134,6 +136,142 @@ def test_console_lines_are_readable_and_carry_the_invocation(extkit_engine: Engi
     assert not stream.getvalue().lstrip().startswith("{")
 
 
+def test_console_lines_outside_an_invocation_leave_out_the_unset_fields() -> None:
+    """A host's own lines (startup, shutdown) belong to no invocation: no ``=None`` pairs."""
+    stream = io.StringIO()
+    configure_logging("console", stream=stream)
+    logging.getLogger("app").info("starting up")
+    get_logger("app").info("still starting", port=8080)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert "None" not in line and "invocation_id" not in line and "function_name" not in line
+    assert "port=8080" in lines[1]
+
+
+LINE_ORDER = ["event", "items", "timestamp", "level", "logger", "invocation_id", "function_name"]
+
+
+def test_json_lines_read_event_and_fields_first_then_the_same_line_fields_however_logged(
+    extkit_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    handler = configure_logging("json", stream=stream)
+    direct = logging.getLogger("app.direct")  # extkit's handler alone: log_structured's own path
+    monkeypatch.setattr(direct, "handlers", [handler])
+    monkeypatch.setattr(direct, "propagate", False)
+
+    def work() -> None:
+        logging.getLogger("app").info("stdlib", extra={"items": 3})
+        get_logger("app").info("structlog", items=3)
+        log_structured(logging.getLogger("app"), logging.INFO, "through logging", items=3)
+        log_structured(direct, logging.INFO, "direct", items=3)
+
+    extkit_engine.load(work).invoke()
+    lines = _json_lines(stream)
+    assert [line["event"] for line in lines] == ["stdlib", "structlog", "through logging", "direct"]
+    for line in lines:
+        assert list(line) == LINE_ORDER
+
+
+def test_json_lines_are_stamped_when_logged_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    handler = configure_logging("json", stream=stream)
+    direct = logging.getLogger("app.direct")
+    monkeypatch.setattr(direct, "handlers", [handler])
+    monkeypatch.setattr(direct, "propagate", False)
+    before = datetime.now(timezone.utc)
+    logging.getLogger("app").info("stdlib")
+    log_structured(direct, logging.INFO, "direct")
+    after = datetime.now(timezone.utc)
+    for line in _json_lines(stream):
+        assert ISO_UTC.fullmatch(line["timestamp"])
+        # ``fromisoformat`` reads a ``Z`` from Python 3.11 on.
+        stamped = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
+        assert before <= stamped <= after
+
+
+def test_json_lines_hold_any_text_and_values_json_has_no_type_for() -> None:
+    stream = io.StringIO()
+    configure_logging("json", stream=stream)
+    fields = {"text": 'naïve ✓ 😀 "quoted"\n', "big": 10**40, "what": object, "ratio": 0.25}
+    logging.getLogger("app").info("héllo", extra=fields)
+    [line] = _json_lines(stream)
+    assert line["event"] == "héllo" and line["text"] == fields["text"]
+    assert (line["big"], line["what"], line["ratio"]) == (10**40, repr(object), 0.25)
+
+
+def test_json_lines_read_the_same_where_orjson_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fields = {"text": "naïve ✓", "n": 10**18, "ratio": 0.25, "big": 1e16, "none": None}
+    lines = []
+    for serializer in (logs.orjson, None):
+        monkeypatch.setattr(logs, "orjson", serializer)
+        stream = io.StringIO()
+        configure_logging("json", stream=stream)
+        logging.getLogger("app").info("héllo", extra=fields)
+        lines.append(stream.getvalue())
+    with_orjson, without = lines
+    assert _TIMESTAMP.sub("", with_orjson) == _TIMESTAMP.sub("", without)
+    assert json.loads(without)["text"] == "naïve ✓"
+
+
+def test_json_lines_of_records_another_formatter_saw_first_carry_only_their_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A formatter that ran before extkit's (pytest's, an app's own handler) leaves ``message``
+    and ``asctime`` on the record: they are not extras."""
+    stream = io.StringIO()
+    handler = configure_logging("json", stream=stream)
+    logger = logging.getLogger("app.formatted")
+    first = logging.StreamHandler(io.StringIO())
+    first.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    monkeypatch.setattr(logger, "handlers", [first, handler])
+    monkeypatch.setattr(logger, "propagate", False)
+    logger.info("seen twice", extra={"items": 3})
+    [line] = _json_lines(stream)
+    assert list(line) == LINE_ORDER
+
+
+def test_json_lines_of_structlog_exceptions_carry_the_traceback() -> None:
+    stream = io.StringIO()
+    configure_logging("json", stream=stream)
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        get_logger("app").exception("lookup failed", key="missing")
+    line = _by_event(_json_lines(stream), "lookup failed")
+    assert (line["level"], line["key"]) == ("error", "missing")
+    assert "KeyError: 'missing'" in line["exception"]
+
+
+def test_line_fields_are_the_fields_of_a_records_json_line(extkit_engine: Engine) -> None:
+    stream = io.StringIO()
+    configure_logging("json", stream=stream)
+    kept = _Keep()
+    logger = logging.getLogger("app.kept")
+    logger.addHandler(kept)
+
+    def work() -> None:
+        logger.warning("kept %s", "here", extra={"items": 3})
+        try:
+            raise ValueError("went wrong")
+        except ValueError:
+            logger.exception("failed")
+
+    try:
+        extkit_engine.load(work).invoke()
+    finally:
+        logger.removeHandler(kept)
+    for record, line in zip(kept.records, _json_lines(stream), strict=True):
+        fields = line_fields(record)
+        assert ISO_UTC.fullmatch(fields.pop("timestamp"))
+        line.pop("timestamp")
+        assert fields == line
+    assert "ValueError: went wrong" in line["exception"]
+
+
 def test_configure_logging_again_replaces_its_handler_instead_of_adding_one() -> None:
     first, second = io.StringIO(), io.StringIO()
     configure_logging("json", stream=first)
@@ -213,7 +351,7 @@ def test_log_structured_writes_the_line_logging_would_without_a_record(
     logger = sole.logger("extkit.extensions.TimerExtension")
     through_logging, direct = _both_ways(sole, logger, extkit_engine, elapsed_sec=0.25)
     assert sole.handled == ["Time taken to execute HttpTrigger is 0.250000 sec"]  # logging's
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", direct["timestamp"])
+    assert ISO_UTC.fullmatch(direct["timestamp"])
     through_logging.pop("timestamp")
     direct.pop("timestamp")
     assert list(direct.items()) == list(through_logging.items())  # same keys, same order
@@ -261,9 +399,9 @@ def test_log_structured_renders_other_values_as_logging_does(
     assert direct["tags"] == ["a", "b"] and direct["what"] == repr(object)
 
 
-_TIMESTAMP = re.compile(r'"timestamp": "[^"]*"')
+_TIMESTAMP = re.compile(r'"timestamp": ?"[^"]*"')
 
-#: Scalars the direct JSON line writes itself: each must come out as the JSON encoder writes it.
+#: Values of every kind JSON has: each comes out the same whichever way the line was logged.
 _SCALAR_FIELDS: dict[str, Any] = {
     "quoted": 'say "hi"\\ \n\t\x00\x1f',
     "unicode": "naïve ✓ 😀",
@@ -289,15 +427,14 @@ _SCALAR_FIELDS: dict[str, Any] = {
         pytest.param(_SCALAR_FIELDS, id="scalars"),
         pytest.param({"elapsed_sec": 0.25, "timestamp": "mine"}, id="a-field-named-timestamp"),
         pytest.param({"level": "mine", "logger": "mine"}, id="fields-named-level-and-logger"),
-        pytest.param({"event": "replaced"}, id="a-field-named-event"),
         pytest.param({"ratio": 0.5, "flag": type("Flag", (int,), {})(1)}, id="an-int-subclass"),
     ],
 )
 def test_log_structured_json_is_the_text_logging_writes(
     sole: Sole, extkit_engine: Engine, fields: dict[str, Any]
 ) -> None:
-    """Byte for byte (but the timestamp), so the direct line's own JSON writer cannot drift from
-    the encoder's escaping, number formats or key order."""
+    """Byte for byte (but the timestamp): the line written without a record and the record's go
+    through the same processors and serializer, in the same order."""
     logger = sole.logger("app.exact")
 
     def work() -> None:
@@ -306,8 +443,6 @@ def test_log_structured_json_is_the_text_logging_writes(
 
     extkit_engine.load(work, name="Exact ✓").invoke()
     through_logging, direct = sole.stream.getvalue().splitlines()
-    if "timestamp" in fields:  # given as a field, it is the line's timestamp, as in logging's
-        assert direct == through_logging
     assert _TIMESTAMP.sub("", direct) == _TIMESTAMP.sub("", through_logging)
     assert sole.handled == ['"quoted ✓" 1.5']  # the direct line went without a record
 
@@ -315,8 +450,8 @@ def test_log_structured_json_is_the_text_logging_writes(
 def test_log_structured_lines_of_other_loggers_and_levels_keep_their_own_names(
     sole: Sole, extkit_engine: Engine
 ) -> None:
-    """The direct line reuses the JSON of a logger name and level it wrote before: a line of
-    another logger or level must never get those of an earlier one."""
+    """The direct path keeps a structlog logger per logger name: a line of another logger or
+    level must never get the name or level of an earlier one."""
     first, second = sole.logger("app.first"), sole.logger("app.second")
 
     def work() -> None:
@@ -339,16 +474,6 @@ def test_log_structured_lines_of_other_loggers_and_levels_keep_their_own_names(
         ("app.first", "info"),
         ("app.first", "warning"),
     ]
-
-
-@pytest.mark.parametrize(
-    "created",
-    [0.0, 1.5, 1_790_000_000.123456, 1_790_000_000.9999996, 1_790_000_059.9999999, -0.25, -1.0],
-)
-def test_utc_timestamp_is_the_text_datetime_writes(created: float) -> None:
-    expected = datetime.fromtimestamp(created, tz=timezone.utc).isoformat(timespec="microseconds")
-    assert utc_timestamp(created) == expected
-    assert utc_timestamp(created) == expected  # the second time from the cached second
 
 
 class _Refuse(logging.Filter):
@@ -435,6 +560,18 @@ def test_log_structured_below_the_level_formats_and_writes_nothing(sole: Sole) -
     finally:
         logger.setLevel(logging.NOTSET)
     assert sole.stream.getvalue() == "" and sole.handled == []
+
+
+@pytest.mark.parametrize("field", ["event", "self"])
+def test_log_structured_with_a_field_named_like_its_arguments_writes_what_logging_writes(
+    sole: Sole, field: str
+) -> None:
+    """Such a field would clash with structlog's own arguments: the line goes through logging."""
+    logger = sole.logger("app.event")
+    logger.info("message", extra={field: "field"})
+    log_structured(logger, logging.INFO, "message", **{field: "field"})
+    through_logging, direct = sole.stream.getvalue().splitlines()
+    assert _TIMESTAMP.sub("", direct) == _TIMESTAMP.sub("", through_logging)
 
 
 @pytest.mark.parametrize("field", ["message", "invocation_id", "levelname"])

@@ -175,7 +175,7 @@ def _isolate(layer: _Layer, role: str, context: Context, exc: Exception) -> None
     around hook that finished without yielding is skipped; its layer still counts as entered.)"""
     if isinstance(exc, _CONTROL):
         raise exc
-    if isinstance(exc, StopIteration | StopAsyncIteration):
+    if role == "around" and isinstance(exc, StopIteration | StopAsyncIteration):
         exc = RuntimeError("around hook finished without yielding")
     _report(layer, role, context, exc)
 
@@ -187,7 +187,7 @@ def _exited(
     the result (how an async generator, which cannot return one, does it); the outcome's own
     exception let through, a ``RejectInvocation`` or a ``BaseException`` that is not an
     ``Exception`` is the outcome; any other exception is a bug of the hook: logged, the outcome
-    stands. ``None`` for ``exc``: the hook yielded a second time."""
+    stands."""
     if isinstance(exc, ShortCircuit) and exc is not error:
         return exc.result, None
     if exc is error or isinstance(exc, RejectInvocation) or not isinstance(exc, Exception):

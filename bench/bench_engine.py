@@ -44,7 +44,7 @@ REFERENCE_LOOP_NOTE = "40-45 ns per callback"
 #: Targets, in ns of overhead over a bare call.
 TARGET_GATE_OFF_NS = 100.0
 TARGET_FRACTION_OF_REFERENCE = 0.1
-TARGET_N5_NS = 1500.0
+TARGET_N5_NS = 2000.0  # one dispatch path for every mix of hooks: ≤ 2 µs at N=5
 
 
 # --- what is measured ---------------------------------------------------------------------------

@@ -6,201 +6,162 @@ Per invocation the order is::
 
 Each extension is one *layer*: its pre hook (then its around hook up to ``yield``) runs on the way
 in, its around hook's rest (then its post hook) on the way out, so layers nest like middleware and
-post hooks unwind in exactly the reverse order of the pre hooks. Post hooks always run, also when
-the function raised; then the exception propagates. An exception inside a hook is that
-extension's problem: it is logged and the invocation goes on.
+post hooks unwind in exactly the reverse order of the pre hooks. The error policy, the same for
+every mix of extensions:
 
-Everything that does not change between invocations (which extensions apply to a function, in
-which order, how each hook is called) is worked out once into a :class:`_Plan`; the per-invocation
-work is walking two tuples.
+- An ``Exception`` from a hook is that extension's problem: it is logged on the extension's
+  logger and the invocation goes on. Only the deliberate ``RejectInvocation`` and
+  ``ShortCircuit``, from a pre or around hook, end the way in.
+- Whatever else ends the way in or the function, a ``BaseException`` that is not an
+  ``Exception`` included (``KeyboardInterrupt``, ``SystemExit``, a cancellation, the app's
+  own), unwinds like ``try/finally``: every layer already entered runs its post hook (which sees
+  it as ``func_exc``) or has it thrown into its around hook, then it propagates.
+- A ``BaseException`` from a post or around hook on the way out does not skip the layers
+  outside it: as one raised in a ``finally`` block, it is the outcome from there on (the layers
+  outside see it and it propagates; the one it replaced is its ``__context__``).
+
+What does not change between invocations (which extensions apply to a function, in which order,
+how each hook is called) is worked out once into a :class:`_Plan`. Exactly two runners walk it,
+:func:`_run` (sync) and :func:`_run_async`, with the same steps and the same helpers for what an
+exception means. A sync function runs with its hooks on one pool thread (``invoke_async`` makes
+one hop); an async function with its hooks on the event loop, where a sync hook that holds the
+loop over 100 ms is reported.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import inspect
 import logging
 import threading
-import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
 from typing import Any, Final, final
 
 from . import correlation
+from ._bridge import in_context, settled, to_completion, unwrapped
 from ._hookcall import make_adapter
 from ._settings import EXTENSIONS_GATE, resolve_truthy
 from ._types import FunctionInfo, Layout
 from .context import Context, invocation_local
 from .errors import InvocationTimeout, RejectInvocation, ShortCircuit
-from .registry import Registration, Registry, current_registry
+from .registry import HookObserver, HookPhase, Registration, Registry, current_registry
 
 __all__ = ["Engine", "LoadedFunction"]
 
 _CONTROL: Final = (RejectInvocation, ShortCircuit)
-_REFERENCE_POST: Final = object()  # marks post hooks with the reference's 4 positional arguments
-#: How a plan runs (``_Plan.kind``).
-_DIRECT: Final = 0
-_SIMPLE: Final = 1
-_LAYERS: Final = 2
-_ASYNC: Final = 3
+_NO_AROUNDS: Final[list[Any]] = []  # shared, never written: a plan without around hooks
+_SLOW_HOOK_S: Final = 0.1  # a sync hook holding the event loop longer than this is reported
 _log: Final = logging.getLogger("extkit.engine")
+_clock: Final = time.perf_counter
 _copy_context: Final = contextvars.copy_context
 _call_in_scope: Final = correlation.call_in_scope
 _enter: Final = correlation.enter
 _leave: Final = correlation.leave
 
 
+# --- the plan -----------------------------------------------------------------------------------
+
+
 @final
 class _Layer:
-    """One extension's part in one function's plan."""
+    """One extension's part in one function's plan. Its hooks take the runners' arguments,
+    ``(logger, context, func_args)``, then on the way out ``func_ret`` and (unless
+    ``post_takes_exc`` is false, as for the reference's signature) ``func_exc``: a hook whose
+    parameters are these, in this order, is called as it is, any other through its adapter."""
 
     __slots__ = (
         "around",
-        "around_is_async",
-        "depth",
-        "enter",
-        "is_app",
-        "is_async",
+        "around_async",
         "logger",
         "name",
+        "observe_exit",
         "post",
+        "post_async",
+        "post_takes_exc",
         "pre",
+        "pre_async",
+        "suffix",
     )
 
-    def __init__(self, entry: Registration, depth: int) -> None:
+    def __init__(self, entry: Registration, observer: HookObserver | None) -> None:
         self.name = entry.name
         self.logger = entry.logger
-        self.depth = depth
-        self.is_app = entry.scope == "app"
-        suffix = "_app_level" if self.is_app else ""
-        self.pre = _adapted(entry, f"pre_invocation{suffix}")
-        self.around = _adapted(entry, f"around_invocation{suffix}")
-        self.post = _adapted(entry, f"post_invocation{suffix}")
-        around = entry.hooks.get(f"around_invocation{suffix}")
-        self.around_is_async = bool(around and around[1].is_async)
-        #: The around hook as a callable of (logger, context, func_args): the sync path's.
-        self.enter: Callable[..., Any] | None = None
-        if around is not None:
-            fn, shape = around
-            self.enter = fn if shape.positional == 3 else _entering(self.around)
-        self.is_async = any(
-            shape.is_async
-            for name, (_, shape) in entry.hooks.items()
-            if name.endswith(f"_invocation{suffix}")
+        self.suffix = "_app_level" if entry.scope == "app" else ""
+        self.pre, self.pre_async, _ = _prepared(entry, self.hook("pre"), (3,), observer)
+        self.around, self.around_async, _ = _prepared(entry, self.hook("around"), (3,), observer)
+        self.post, self.post_async, arity = _prepared(entry, self.hook("post"), (4, 5), observer)
+        self.post_takes_exc = arity != 4
+        self.observe_exit: Callable[[Context], None] | None = None
+        if observer is not None and self.around is not None:
+            self.observe_exit = _observing(observer, entry, self.hook("around"), "exit")
+
+    def hook(self, role: str) -> str:
+        return f"{role}_invocation{self.suffix}"
+
+
+def _prepared(
+    entry: Registration, hook_name: str, direct: tuple[int, ...], observer: HookObserver | None
+) -> tuple[Callable[..., Any] | None, bool, int]:
+    """The hook as the runners call it, whether it is async, and how many arguments it takes."""
+    found = entry.hooks.get(hook_name)
+    if found is None:
+        return None, False, 0
+    fn, shape = found
+    arity = shape.positional if shape.positional in direct else None
+    call = fn if arity is not None else make_adapter(fn, shape)
+    if observer is not None:
+        observe = _observing(
+            observer, entry, hook_name, "enter" if "around" in hook_name else "call"
         )
 
-    def hook_name(self, role: str) -> str:
-        return f"{role}_invocation{'_app_level' if self.is_app else ''}"
+        def observed(logger: logging.Logger, context: Context, *rest: Any) -> Any:
+            observe(context)
+            return call(logger, context, *rest)
+
+        return observed, shape.is_async, arity or 5
+    return call, shape.is_async, arity or 5
 
 
-def _adapted(entry: Registration, hook_name: str) -> Callable[..., Any] | None:
-    found = entry.hooks.get(hook_name)
-    return None if found is None else make_adapter(*found)
+def _observing(
+    observer: HookObserver, entry: Registration, hook_name: str, phase: HookPhase
+) -> Callable[[Context], None]:
+    """Tells the registry's observer (``extkit.testing`` records hook calls) about one call."""
 
+    def observe(context: Context) -> None:
+        observer(entry, hook_name, phase, context.function_name, context.invocation_id)
 
-def _entering(adapter: Callable[..., Any] | None) -> Callable[..., Any]:
-    assert adapter is not None
-
-    def enter(logger: Any, context: Context, func_args: dict[str, Any]) -> Any:
-        return adapter(logger, context, func_args, None, None)
-
-    return enter
+    return observe
 
 
 @final
 class _Plan:
-    """The precomputed calls for one function. Immutable once built; rebuilt when the registry
-    changes, so an invocation always pairs the pre and post hooks of one snapshot.
+    """The layers of one function, outermost first. Immutable once built; rebuilt when the
+    registry changes, so an invocation always pairs the pre and post hooks of one snapshot.
+    ``sync``: the function and all its hooks are sync, so :func:`_run` runs it."""
 
-    ``kind`` says which loop runs the invocation (see the hot path below):
+    __slots__ = ("has_around", "layers", "slow_hooks", "sync")
 
-    - ``_DIRECT``: sync pre and post hooks only, every pre hook taking the reference's 3
-      arguments positionally and every post hook the same ``post_arity`` (4 or 5) positional
-      arguments. ``pre_direct``/``post_direct`` hold ``(fn, logger, layer)``: no per-hook branch.
-    - ``_SIMPLE``: sync pre and post hooks of mixed shapes: ``pre``/``post`` hold
-      ``(fn, logger, how, layer)`` and each call branches on ``how``.
-    - ``_LAYERS``: around hooks, all sync: ``_run_layers_sync``.
-    - ``_ASYNC``: some hook is async: the ``_run_layers`` coroutine.
-    """
-
-    __slots__ = (
-        "has_async",
-        "kind",
-        "layers",
-        "post",
-        "post_arity",
-        "post_direct",
-        "post_upto",
-        "pre",
-        "pre_direct",
-        "simple",
-        "version",
-    )
-
-    def __init__(self, entries: list[Registration], version: int) -> None:
-        self.version = version
-        self.layers = tuple(_Layer(entry, depth) for depth, entry in enumerate(entries, 1))
-        self.has_async = any(layer.is_async for layer in self.layers)
-        pre = []
-        post_by_layer = []
-        simple = True
-        pre_shapes: set[int | None] = set()
-        post_shapes: set[int | None] = set()
-        for layer, entry in zip(self.layers, entries, strict=True):
-            suffix = "_app_level" if layer.is_app else ""
-            if f"around_invocation{suffix}" in entry.hooks:
-                simple = False
-            for role in ("pre", "post"):
-                found = entry.hooks.get(f"{role}_invocation{suffix}")
-                if found is None:
-                    continue
-                fn, shape = found
-                simple = simple and not shape.is_async
-                if role == "pre":
-                    pre_shapes.add(shape.positional)
-                    direct = shape.positional == 3
-                    pre.append(
-                        (fn, layer.logger, None if direct else make_adapter(fn, shape), layer)
-                    )
-                else:
-                    post_shapes.add(shape.positional)
-                    how: Any = (
-                        None
-                        if shape.positional == 5
-                        else _REFERENCE_POST
-                        if shape.positional == 4
-                        else make_adapter(fn, shape)
-                    )
-                    post_by_layer.append((fn, layer.logger, how, layer))
-        self.simple = simple
-        self.pre = tuple(pre)
-        #: post_upto[d]: post hooks of the layers 1..d, innermost first (unwinding order).
-        self.post_upto = tuple(
-            tuple(reversed([hook for hook in post_by_layer if hook[3].depth <= depth]))
-            for depth in range(len(self.layers) + 1)
+    def __init__(self, entries: list[Registration], function: LoadedFunction) -> None:
+        engine = function._engine
+        self.layers = tuple(_Layer(entry, engine.registry.hook_observer) for entry in entries)
+        self.has_around = any(layer.around is not None for layer in self.layers)
+        self.sync = not function.info.is_async and not any(
+            layer.pre_async or layer.around_async or layer.post_async for layer in self.layers
         )
-        self.post = self.post_upto[-1]
-        self.pre_direct = tuple((fn, logger, layer) for fn, logger, _, layer in self.pre)
-        self.post_direct = tuple((fn, logger, layer) for fn, logger, _, layer in self.post)
-        self.post_arity = next(iter(post_shapes)) if len(post_shapes) == 1 else None
-        if self.has_async:
-            self.kind = _ASYNC
-        elif not simple:
-            self.kind = _LAYERS
-        elif pre_shapes <= {3} and (not post_shapes or self.post_arity in (4, 5)):
-            self.kind = _DIRECT
-            self.post_arity = self.post_arity or 5
-        else:
-            self.kind = _SIMPLE
+        self.slow_hooks = engine._slow_hooks
 
 
-def _report(layer: _Layer, hook_name: str, context: Context, exc: BaseException) -> None:
+# --- the error policy (see the module docstring), written once for both runners --------------
+
+
+def _report(layer: _Layer, role: str, context: Context, exc: BaseException) -> None:
     layer.logger.error(
         "extension %s failed in %s for function %s (invocation %s): %s",
         layer.name,
-        hook_name,
+        layer.hook(role),
         context.function_name,
         context.invocation_id,
         exc,
@@ -208,386 +169,366 @@ def _report(layer: _Layer, hook_name: str, context: Context, exc: BaseException)
     )
 
 
-# --- the hot path -------------------------------------------------------------------------------
-# This runs for every hook of every invocation, so it is written for CPython's interpreter rather
-# than for brevity (as pluggy's ``_callers.py`` is):
-#
-# - ``LoadedFunction.call`` runs the common plan (``_DIRECT``: sync pre and post hooks with the
-#   reference's positional signatures) inline: plain ``for`` loops over ``(fn, logger, layer)``
-#   tuples, each hook called directly with no adapter and no per-hook branch. A Python-level call
-#   costs about as much as a no-op hook, so the loops are not moved into helpers.
-# - Error isolation is a ``try`` per hook call: free in CPython 3.11+ when nothing raises, and a
-#   cheap block setup before. A hook that ends the invocation early (``RejectInvocation``,
-#   ``ShortCircuit``) leaves the loop; the rare paths (early end, the function raising, hooks of
-#   other shapes) use the helpers below, which read the same plan.
-# - Around hooks take ``_run_layers_sync`` when every hook is sync, and async hooks the
-#   ``_run_layers`` coroutine; both have the order and error policy of the loops.
-
-
-def _run_pre(
-    plan: _Plan, context: Context, func_args: dict[str, Any]
-) -> tuple[BaseException, int] | None:
-    """Run the pre hooks; return a RejectInvocation/ShortCircuit that ends the invocation early,
-    with the depth of the layer that raised it."""
-    for fn, logger, adapter, layer in plan.pre:
-        try:
-            if adapter is None:
-                fn(logger, context, func_args)
-            else:
-                adapter(logger, context, func_args, None, None)
-        except Exception as exc:
-            if isinstance(exc, _CONTROL):
-                return exc, layer.depth
-            _report(layer, layer.hook_name("pre"), context, exc)
-    return None
-
-
-def _run_post(
-    posts: tuple[Any, ...],
-    context: Context,
-    func_args: dict[str, Any],
-    func_ret: Any,
-    func_exc: BaseException | None,
-) -> None:
-    for fn, logger, how, layer in posts:
-        try:
-            if how is None:
-                fn(logger, context, func_args, func_ret, func_exc)
-            elif how is _REFERENCE_POST:
-                fn(logger, context, func_args, func_ret)
-            else:
-                how(logger, context, func_args, func_ret, func_exc)
-        except Exception as exc:
-            _report(layer, layer.hook_name("post"), context, exc)
-
-
-def _settle(
-    plan: _Plan, ended: tuple[BaseException, int], context: Context, func_args: dict[str, Any]
-) -> Any:
-    """Finish an invocation a pre hook ended early: unwind the layers entered so far."""
-    control, depth = ended
-    posts = plan.post_upto[depth]
-    if isinstance(control, ShortCircuit):
-        _run_post(posts, context, func_args, control.result, None)
-        return control.result
-    _run_post(posts, context, func_args, None, control)
-    raise control
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
-async def _run_layers(
-    plan: _Plan,
-    context: Context,
-    func_args: dict[str, Any],
-    call: Callable[[], Awaitable[Any]],
-) -> Any:
-    """The general path: around hooks and async hooks. Same order and error policy as above."""
-    entered: list[tuple[_Layer, Any]] = []
-    result: Any = None
-    error: BaseException | None = None
-    try:
-        for layer in plan.layers:
-            entered.append((layer, None))
-            if layer.pre is not None:
-                await _isolated(layer, "pre", layer.pre, context, func_args, None, None)
-            if layer.around is not None:
-                entered[-1] = (layer, await _enter_around(layer, context, func_args))
-    except ShortCircuit as short:  # a hook answered: the function does not run
-        result = short.result
-    except BaseException as exc:  # a deliberate rejection (or KeyboardInterrupt and the like)
-        error = exc
-    else:
-        try:
-            result = await call()
-        except BaseException as exc:  # the function's failure, whatever it raised
-            error = exc
-    for layer, around in reversed(entered):
-        if around is not None:
-            result, error = await _exit_around(layer, around, context, result, error)
-        if layer.post is not None:
-            await _isolated(layer, "post", layer.post, context, func_args, result, error)
-    if error is not None:
-        raise error
-    return result
-
-
-async def _isolated(
-    layer: _Layer,
-    role: str,
-    adapter: Callable[..., Any],
-    context: Context,
-    func_args: dict[str, Any],
-    func_ret: Any,
-    func_exc: BaseException | None,
-) -> None:
-    try:
-        await _maybe_await(adapter(layer.logger, context, func_args, func_ret, func_exc))
-    except Exception as exc:
-        if role == "pre" and isinstance(exc, _CONTROL):
-            raise
-        _report(layer, layer.hook_name(role), context, exc)
-
-
-async def _enter_around(layer: _Layer, context: Context, func_args: dict[str, Any]) -> Any:
-    """Run an around hook up to its ``yield``; ``None`` if it failed (it is then skipped)."""
-    assert layer.around is not None
-    try:
-        around = layer.around(layer.logger, context, func_args, None, None)
-        if layer.around_is_async:
-            await around.__anext__()
-        else:
-            next(around)
-        return around
-    except (StopIteration, StopAsyncIteration):
-        exc: Exception = RuntimeError("around hook finished without yielding")
-    except Exception as raised:
-        if isinstance(raised, _CONTROL):
-            raise
-        exc = raised
-    _report(layer, layer.hook_name("around"), context, exc)
-    return None
-
-
-async def _exit_around(
-    layer: _Layer, around: Any, context: Context, result: Any, error: BaseException | None
-) -> tuple[Any, BaseException | None]:
-    """Resume an around hook with the outcome; its return value (or new exception) wins."""
-    try:
-        if layer.around_is_async:
-            if error is None:
-                await around.asend(result)
-            else:
-                await around.athrow(error)
-        elif error is None:
-            around.send(result)
-        else:
-            around.throw(error)
-    except StopIteration as stop:
-        return stop.value, None
-    except StopAsyncIteration:
-        return result, None  # async generators cannot return a value: the outcome stands
-    except BaseException as exc:
-        if isinstance(exc, ShortCircuit) and exc is not error:
-            return exc.result, None  # how an async generator (which cannot return) replaces it
-        if exc is error or isinstance(exc, RejectInvocation) or not isinstance(exc, Exception):
-            return None, exc
-        _report(layer, layer.hook_name("around"), context, exc)
-        return result, error
-    _report(layer, layer.hook_name("around"), context, RuntimeError("around hook yielded twice"))
-    around.close() if not layer.around_is_async else await around.aclose()
-    return result, error
-
-
-def _run_layers_sync(
-    plan: _Plan, context: Context, func_args: dict[str, Any], func: Callable[..., Any]
-) -> Any:
-    """``_run_layers`` for plans whose hooks are all sync (around hooks included): the same steps
-    as plain calls, without a coroutine to drive.
-
-    Entering and resuming an around hook are written out here for the usual case (it yields
-    once, then returns): two calls fewer per around hook on every invocation. The other cases
-    go to ``_around_failed``, ``_around_raised`` and ``_around_yielded_twice``, which take the
-    same decisions as ``_enter_around`` and ``_exit_around``.
-    """
-    entered: list[tuple[_Layer, Any]] = []
-    result: Any = None
-    error: BaseException | None = None
-    try:
-        for layer in plan.layers:
-            entered.append((layer, None))
-            if layer.pre is not None:
-                _isolated_sync(layer, "pre", layer.pre, context, func_args, None, None)
-            enter = layer.enter
-            if enter is not None:
-                try:
-                    around = enter(layer.logger, context, func_args)
-                    next(around)
-                except Exception as exc:  # StopIteration included
-                    _around_failed(layer, context, exc)
-                else:
-                    entered[-1] = (layer, around)
-    except ShortCircuit as short:  # a hook answered: the function does not run
-        result = short.result
-    except BaseException as exc:  # a deliberate rejection (or KeyboardInterrupt and the like)
-        error = exc
-    else:
-        try:
-            result = func(**func_args)
-        except BaseException as exc:  # the function's failure, whatever it raised
-            error = exc
-    for layer, around in reversed(entered):
-        if around is not None:
-            try:
-                if error is None:
-                    around.send(result)
-                else:
-                    around.throw(error)
-            except StopIteration as stop:
-                result, error = stop.value, None
-            except BaseException as exc:
-                result, error = _around_raised(layer, context, exc, result, error)
-            else:
-                result, error = _around_yielded_twice(layer, around, context, result, error)
-        if layer.post is not None:
-            _isolated_sync(layer, "post", layer.post, context, func_args, result, error)
-    if error is not None:
-        raise error
-    return result
-
-
-def _isolated_sync(
-    layer: _Layer,
-    role: str,
-    adapter: Callable[..., Any],
-    context: Context,
-    func_args: dict[str, Any],
-    func_ret: Any,
-    func_exc: BaseException | None,
-) -> None:
-    try:
-        value = adapter(layer.logger, context, func_args, func_ret, func_exc)
-        if value is not None and inspect.isawaitable(value):  # a sync hook returning one
-            _run_to_completion(_awaited(value))
-    except Exception as exc:
-        if role == "pre" and isinstance(exc, _CONTROL):
-            raise
-        _report(layer, layer.hook_name(role), context, exc)
-
-
-def _around_failed(layer: _Layer, context: Context, exc: Exception) -> None:
-    """A sync around hook raised (or returned) before its ``yield``: a RejectInvocation or
-    ShortCircuit goes on up; anything else is reported, and the hook is skipped."""
-    if isinstance(exc, StopIteration):
-        _report(
-            layer,
-            layer.hook_name("around"),
-            context,
-            RuntimeError("around hook finished without yielding"),
-        )
-        return
+def _isolate(layer: _Layer, role: str, context: Context, exc: Exception) -> None:
+    """An ``Exception`` from a hook on the way in: a ``RejectInvocation`` or ``ShortCircuit``
+    goes on up and ends the way in; anything else is logged, and the invocation goes on. (An
+    around hook that finished without yielding is skipped; its layer still counts as entered.)"""
     if isinstance(exc, _CONTROL):
         raise exc
-    _report(layer, layer.hook_name("around"), context, exc)
+    if role == "around" and isinstance(exc, StopIteration | StopAsyncIteration):
+        exc = RuntimeError("around hook finished without yielding")
+    _report(layer, role, context, exc)
 
 
-def _around_raised(
+def _exited(
     layer: _Layer, context: Context, exc: BaseException, result: Any, error: BaseException | None
 ) -> tuple[Any, BaseException | None]:
-    """A resumed sync around hook raised ``exc``: what the outcome becomes (as ``_exit_around``)."""
+    """The outcome after a resumed around hook raised ``exc``. A new ``ShortCircuit`` replaces
+    the result (how an async generator, which cannot return one, does it); the outcome's own
+    exception let through, a ``RejectInvocation`` or a ``BaseException`` that is not an
+    ``Exception`` is the outcome; any other exception is a bug of the hook: logged, the outcome
+    stands."""
     if isinstance(exc, ShortCircuit) and exc is not error:
         return exc.result, None
     if exc is error or isinstance(exc, RejectInvocation) or not isinstance(exc, Exception):
-        return None, exc
-    _report(layer, layer.hook_name("around"), context, exc)
+        return None, _latest(error, exc)
+    _report(layer, "around", context, exc)
     return result, error
 
 
-def _around_yielded_twice(
+def _latest(error: BaseException | None, exc: BaseException) -> BaseException:
+    """``exc``, raised on the way out, replaces ``error`` as a ``finally`` block's would."""
+    if error is not None and exc is not error and exc.__context__ is None:
+        exc.__context__ = error
+    return exc
+
+
+# --- the sync runner: the hot path ----------------------------------------------------------------
+# ``LoadedFunction.call`` runs every plan whose hooks are all sync through this one function, as
+# pluggy's ``_multicall`` does. It is written for CPython's interpreter rather than for brevity: a
+# Python-level call costs about as much as a no-op hook, so the way in and the way out are plain
+# loops, not helpers, and a ``try`` costs nothing (3.11+) while nothing raises. The rare steps
+# (around hooks, failures) are helpers shared with the async runner.
+
+
+def _run(
+    plan: _Plan,
+    context: Context,
+    func_args: dict[str, Any],
+    func: Callable[..., Any],
+    claim: _Claim | None = None,
+) -> Any:
+    """One invocation: the way in, the function, the way out of every layer entered."""
+    layers = plan.layers
+    arounds: list[Any] = [None] * len(layers) if plan.has_around else _NO_AROUNDS  # by depth
+    depth = 0  # layers entered: a layer is entered once its pre hook is called
+    result: Any = None
+    error: BaseException | None = None
+    try:
+        for layer in layers:
+            depth += 1
+            pre = layer.pre
+            if pre is not None:
+                try:
+                    pre(layer.logger, context, func_args)
+                except Exception as exc:
+                    _isolate(layer, "pre", context, exc)
+            if layer.around is not None:
+                arounds[depth - 1] = _enter_around(layer, context, func_args)
+    except ShortCircuit as short:  # a hook answered: the function does not run
+        result = short.result
+    except BaseException as exc:  # a rejection, or a KeyboardInterrupt and the like
+        error = exc
+    else:
+        if claim is None or claim.starts(depth, arounds):
+            try:
+                result = func(**func_args)
+            except BaseException as exc:  # the function's failure, whatever it raised
+                error = exc
+            if claim is not None and not claim.ends():
+                return None  # its time ran out meanwhile: the event loop ran the way out
+        else:
+            error = claim.expired
+    while depth:  # the way out, innermost layer first
+        depth -= 1
+        layer = layers[depth]
+        if arounds and (around := arounds[depth]) is not None:
+            result, error = _resume_around(layer, around, context, result, error)
+        post = layer.post
+        if post is not None:
+            try:
+                if layer.post_takes_exc:
+                    post(layer.logger, context, func_args, result, error)
+                else:
+                    post(layer.logger, context, func_args, result)
+            except Exception as exc:
+                _report(layer, "post", context, exc)
+            except BaseException as exc:
+                result, error = None, _latest(error, exc)
+    return result if error is None else unwrapped(None, error)
+
+
+def _enter_around(layer: _Layer, context: Context, func_args: dict[str, Any]) -> Any:
+    """Run a sync around hook up to its ``yield``: the generator, or ``None`` if it failed."""
+    try:
+        around = layer.around(layer.logger, context, func_args)  # type: ignore[misc]
+        next(around)
+    except Exception as exc:
+        _isolate(layer, "around", context, exc)
+        return None
+    return around
+
+
+def _resume_around(
     layer: _Layer, around: Any, context: Context, result: Any, error: BaseException | None
 ) -> tuple[Any, BaseException | None]:
-    """A resumed sync around hook yielded again: reported and closed; the outcome stands."""
-    _report(layer, layer.hook_name("around"), context, RuntimeError("around hook yielded twice"))
+    """Send the outcome in at a sync around hook's ``yield``; its return value is the result."""
+    if layer.observe_exit is not None:
+        layer.observe_exit(context)
+    try:
+        around.send(result) if error is None else around.throw(error)
+    except StopIteration as stop:
+        return stop.value, None
+    except BaseException as exc:
+        return _exited(layer, context, exc, result, error)
     around.close()
+    _report(layer, "around", context, RuntimeError("around hook yielded twice"))
     return result, error
 
 
-def _run_to_completion(coro: Any) -> Any:
-    """Drive a coroutine from sync code: inline when it never suspends, else on a private loop."""
+# --- the async runner -------------------------------------------------------------------------
+
+
+async def _run_async(
+    plan: _Plan,
+    context: Context,
+    func_args: dict[str, Any],
+    call: Callable[..., Awaitable[Any]] | None,
+    *,
+    claim: _Claim | None = None,
+    resume: tuple[int, list[Any], BaseException] | None = None,
+    on_loop: bool = True,
+) -> Any:
+    """:func:`_run` for async code: ``async def`` hooks and async generators are awaited, and
+    the function as ``call(**func_args)``. Sync hooks are called in place; ``on_loop``: that
+    place is a shared event loop, so a sync hook that holds it too long is reported.
+
+    ``resume=(depth, arounds, exc)`` runs only the way out, for a sync invocation whose time ran
+    out while its pool thread was in the function.
+    """
+    layers = plan.layers
+    watch = plan.slow_hooks if on_loop else None
+    result: Any = None
+    error: BaseException | None = None
+    if resume is not None:
+        depth, arounds, error = resume
+    else:
+        arounds = [None] * len(layers) if plan.has_around else _NO_AROUNDS
+        depth = 0
+        try:
+            for layer in layers:
+                depth += 1
+                pre = layer.pre
+                if pre is not None:
+                    try:
+                        done = _on_loop(watch, layer, "pre", pre, layer.logger, context, func_args)
+                        if layer.pre_async:
+                            await done
+                    except Exception as exc:
+                        _isolate(layer, "pre", context, exc)
+                if layer.around is not None:
+                    arounds[depth - 1] = (
+                        await _enter_around_async(layer, context, func_args)
+                        if layer.around_async
+                        else _on_loop(
+                            watch, layer, "around", _enter_around, layer, context, func_args
+                        )
+                    )
+        except ShortCircuit as short:
+            result = short.result
+        except BaseException as exc:
+            error = exc
+        else:
+            if claim is None or claim.starts(depth, arounds):
+                try:
+                    result = await call(**func_args)  # type: ignore[misc]
+                except BaseException as exc:
+                    error = exc
+                if claim is not None and not claim.ends():
+                    return None
+            else:
+                error = claim.expired
+    while depth:
+        depth -= 1
+        layer = layers[depth]
+        if arounds and (around := arounds[depth]) is not None:
+            if layer.around_async:
+                result, error = await _resume_around_async(layer, around, context, result, error)
+            else:
+                outcome = (layer, around, context, result, error)
+                result, error = _on_loop(watch, layer, "around", _resume_around, *outcome)
+        post = layer.post
+        if post is not None:
+            args = (layer.logger, context, func_args, result, error)
+            try:
+                done = _on_loop(
+                    watch, layer, "post", post, *args[: 5 if layer.post_takes_exc else 4]
+                )
+                if layer.post_async:
+                    await done
+            except Exception as exc:
+                _report(layer, "post", context, exc)
+            except BaseException as exc:
+                result, error = None, _latest(error, exc)
+    return result if error is None else unwrapped(None, error)
+
+
+def _on_loop(
+    watch: set[tuple[str, str]] | None, layer: _Layer, role: str, fn: Callable[..., Any], *args: Any
+) -> Any:
+    """Call a hook from the async runner (an async one just makes its coroutine here). With
+    ``watch``, the engine's set of reports made, a sync hook that held the event loop from other
+    requests is reported, once per extension and hook."""
+    if watch is None:
+        return fn(*args)
+    started = _clock()
     try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError("unreachable")  # pragma: no cover - callers only pass non-suspending work
+        return fn(*args)
+    finally:
+        held = _clock() - started
+        if held > _SLOW_HOOK_S and (layer.name, role) not in watch:
+            watch.add((layer.name, role))
+            _log.warning(
+                "extension %s held the event loop for %.0f ms in %s; no other request could "
+                "run meanwhile: write hooks that wait for I/O as async def",
+                layer.name,
+                held * 1000,
+                layer.hook(role),
+            )
+
+
+async def _enter_around_async(layer: _Layer, context: Context, func_args: dict[str, Any]) -> Any:
+    """:func:`_enter_around` for an async generator."""
+    try:
+        around = layer.around(layer.logger, context, func_args)  # type: ignore[misc]
+        await around.__anext__()
+    except Exception as exc:
+        _isolate(layer, "around", context, exc)
+        return None
+    return around
+
+
+async def _resume_around_async(
+    layer: _Layer, around: Any, context: Context, result: Any, error: BaseException | None
+) -> tuple[Any, BaseException | None]:
+    """:func:`_resume_around` for an async generator, which keeps the result by finishing."""
+    if layer.observe_exit is not None:
+        layer.observe_exit(context)
+    try:
+        await (around.asend(result) if error is None else around.athrow(error))
+    except StopAsyncIteration:
+        return result, None
+    except BaseException as exc:
+        return _exited(layer, context, exc, result, error)
+    await around.aclose()
+    _report(layer, "around", context, RuntimeError("around hook yielded twice"))
+    return result, error
+
+
+# --- a sync function's hop to a pool thread, under a time limit -------------------------------
+
+_QUEUED, _ENTERING, _RUNNING, _LEAVING, _EXPIRED = range(5)
 
 
 @final
-class _LoopCloser:
-    """Holds a thread's private event loop and closes it when the thread ends (its thread-locals
-    are dropped then), so worker threads that come and go leave no unclosed loops behind."""
+class _Claim:
+    """Decides who runs the way out of a sync invocation with a time limit: the pool thread that
+    runs its hooks and function, or the event loop when the time runs out first. Either way the
+    post hooks run exactly once. Both move ``state`` under ``lock``:
 
-    __slots__ = ("loop",)
+    - the thread: ``_QUEUED`` -> ``_ENTERING`` (it starts) -> ``_RUNNING`` (it calls the
+      function, at ``started`` on the monotonic clock, publishing the layers entered) ->
+      ``_LEAVING`` (the function returned: the thread runs the way out);
+    - the loop, when the time runs out, turns any other state into ``_EXPIRED``. From
+      ``_QUEUED`` nothing runs then; from ``_ENTERING`` the thread does not call the function
+      but runs the way out with ``expired``; from ``_RUNNING`` the loop runs the way out of the
+      published layers, and the thread leaves them alone when the function ends.
+    """
+
+    __slots__ = ("arounds", "depth", "expired", "lock", "started", "state")
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.lock = threading.Lock()
+        self.state = _QUEUED
+        self.depth = 0
+        self.arounds: list[Any] = []
+        self.started: float | None = None
+        self.expired: BaseException | None = None
 
-    def __del__(self) -> None:
-        if not self.loop.is_closed() and not self.loop.is_running():
-            self.loop.close()
+    def _move(self, before: int, after: int) -> bool:
+        with self.lock:
+            moved = self.state == before
+            if moved:
+                self.state = after
+            return moved
+
+    def begins(self) -> bool:
+        return self._move(_QUEUED, _ENTERING)
+
+    def starts(self, depth: int, arounds: list[Any]) -> bool:
+        self.depth, self.arounds, self.started = depth, arounds, time.monotonic()
+        return self._move(_ENTERING, _RUNNING)
+
+    def ends(self) -> bool:
+        return self._move(_RUNNING, _LEAVING)
+
+    def expire(self, exc: BaseException) -> int:
+        """The time ran out: return the state the thread had reached."""
+        with self.lock:
+            found = self.state
+            if found != _LEAVING:
+                self.state, self.expired = _EXPIRED, exc
+            return found
 
 
-_thread_loops = threading.local()
-
-
-def _private_loop() -> asyncio.AbstractEventLoop:
-    holder: _LoopCloser | None = getattr(_thread_loops, "holder", None)
-    if holder is None or holder.loop.is_closed():
-        holder = _thread_loops.holder = _LoopCloser()
-    return holder.loop
-
-
-def _run_sync(main: Callable[[], Coroutine[Any, Any, Any]], *, fresh_loop: bool = False) -> Any:
-    """Run the coroutine ``main()`` to completion from sync code and return its result.
-
-    ``fresh_loop`` gives it a loop of its own (``asyncio.run``: leftover tasks are cancelled);
-    otherwise this thread's private loop is reused, which is cheaper for short hook coroutines.
-    A thread that is already running an event loop (sync code called from async code) cannot
-    start another one, so there the coroutine runs on a helper thread, in a copy of the caller's
-    context so the invocation and its context variables go along.
-    """
+def _on_thread(
+    function: LoadedFunction,
+    plan: _Plan | None,
+    func_args: dict[str, Any],
+    context: Context,
+    claim: _Claim | None,
+) -> Any:
+    """A sync invocation on its pool thread: hooks and function, in the correlation scope and
+    with the reference's thread-local id set."""
+    if claim is not None and not claim.begins():
+        return None  # the time ran out before a thread was free: the invocation has failed
+    token = _enter(context)
+    invocation_local.invocation_id = context.invocation_id
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        if fresh_loop:
-            return asyncio.run(main())
-        return _private_loop().run_until_complete(main())
-    with ThreadPoolExecutor(1, thread_name_prefix="extkit-sync") as helper:
-        run = contextvars.copy_context().run
-        return helper.submit(run, _run_sync, main, fresh_loop=fresh_loop).result()
-
-
-async def _awaited(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
-@types.coroutine
-def _in_context(
-    context: contextvars.Context, coro: Coroutine[Any, Any, Any]
-) -> Generator[Any, Any, Any]:
-    """Await ``coro`` with each of its steps run inside ``context``.
-
-    This is what wrapping it in a task achieves (context variables it sets stay in ``context``),
-    without scheduling a task: that would cost a trip through the event loop per invocation.
-    Whatever the coroutine waits on is passed up to the task awaiting us, and what the task sends
-    or throws in (a result, a cancellation) is passed down.
-    """
-    run = context.run
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            waiting_on = run(coro.send, value) if error is None else run(coro.throw, error)
-        except StopIteration as done:
-            return done.value
-        try:
-            value, error = (yield waiting_on), None
-        except GeneratorExit:
-            run(coro.close)
-            raise
-        except BaseException as exc:  # thrown in by the task (a cancellation): pass it down
-            value, error = None, exc
-
-
-def _call_in_thread(func: Callable[..., Any], func_args: dict[str, Any], invocation_id: str) -> Any:
-    """Run a sync function on a pool thread with the reference's thread-local id set and reset."""
-    invocation_local.invocation_id = invocation_id
-    try:
-        return func(**func_args)
+        return function._run_plan(plan, func_args, context, claim)
     finally:
         invocation_local.invocation_id = None
+        _leave(token)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A late outcome nobody waits for any more: marked as seen (asyncio would log it)."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _as_coroutine_function(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def call(**func_args: Any) -> Any:
+        return func(**func_args)
+
+    return call
+
+
+def _to_completion_function(func: Callable[..., Any]) -> Callable[..., Any]:
+    def call(**func_args: Any) -> Any:
+        return to_completion(lambda: func(**func_args))
+
+    return call
 
 
 # --- public entry points ------------------------------------------------------------------------
@@ -597,13 +538,17 @@ def _call_in_thread(func: Callable[..., Any], func_args: dict[str, Any], invocat
 class LoadedFunction:
     """A function the engine has loaded: invoke it any number of times, from sync or async code."""
 
-    __slots__ = ("_cached", "_engine", "_func", "_wants_context", "info")
+    __slots__ = ("_bare", "_cached", "_engine", "_func", "_step", "_wants_context", "info")
 
     def __init__(self, engine: Engine, func: Callable[..., Any], info: FunctionInfo) -> None:
         self._engine = engine
         self._func = func
         self.info = info
         self._wants_context = "context" in _parameters(func)
+        #: The function as sync code calls it (an async one run to completion) and as the async
+        #: runner awaits it.
+        self._bare = _to_completion_function(func) if info.is_async else func
+        self._step = func if info.is_async else _as_coroutine_function(func)
         #: (registry version, plan) in one attribute, so a thread never pairs a plan with the
         #: version of another (``None``: no hook applies to this function).
         self._cached: tuple[int, _Plan | None] = (-1, None)
@@ -617,7 +562,7 @@ class LoadedFunction:
         cached_version, plan = self._cached
         if cached_version != version:
             entries = engine.registry.for_function(self.info)
-            plan = _Plan(entries, version) if entries else None
+            plan = _Plan(entries, self) if entries else None
             self._cached = (version, plan)
         return plan
 
@@ -629,80 +574,39 @@ class LoadedFunction:
         )
 
     def call(self, func_args: dict[str, Any], context: Context) -> Any:
-        """Run the hooks and the function, without the log-correlation scope (see ``invoke``).
-
-        Context variables the hooks set stay in the caller's context: run it in a copy (as
-        ``invoke`` does) so they end with the invocation.
-
-        This is the hot path (see the note above ``_run_pre``): one gate check and a version
-        check, then for the common plan two inline loops; other plans go to ``_call_general``.
-        """
+        """Run the hooks and the function to completion on this thread, without the
+        log-correlation scope (see ``invoke``); an async function, or async hooks, on a private
+        event loop. Context variables the hooks set stay in the caller's context: run it in a
+        copy (as ``invoke`` does) so they end with the invocation."""
         if self._wants_context and "context" not in func_args:
             func_args["context"] = context
         engine = self._engine
         if not engine.enabled:
-            return self._func(**func_args)
+            return self._bare(**func_args)
         version, plan = self._cached
         if version != engine.registry.version:
             plan = self._current_plan()
         if plan is None:
-            return self._func(**func_args)
-        kind = plan.kind
-        if kind is not _DIRECT:
-            if kind is _LAYERS:  # around hooks: straight to their loop
-                return _run_layers_sync(plan, context, func_args, self._func)
-            return self._call_general(plan, func_args, context)
-        ended = None
-        for fn, logger, layer in plan.pre_direct:
-            try:
-                fn(logger, context, func_args)
-            except Exception as exc:
-                if isinstance(exc, _CONTROL):
-                    ended = exc, layer.depth
-                    break
-                _report(layer, layer.hook_name("pre"), context, exc)
-        if ended is not None:
-            return _settle(plan, ended, context, func_args)
-        try:
-            result = self._func(**func_args)
-        except BaseException as exc:
-            _run_post(plan.post, context, func_args, None, exc)
-            raise
-        if plan.post_arity == 4:  # the reference's post hook: no func_exc
-            for fn, logger, layer in plan.post_direct:
-                try:
-                    fn(logger, context, func_args, result)
-                except Exception as exc:
-                    _report(layer, layer.hook_name("post"), context, exc)
-        else:
-            for fn, logger, layer in plan.post_direct:
-                try:
-                    fn(logger, context, func_args, result, None)
-                except Exception as exc:
-                    _report(layer, layer.hook_name("post"), context, exc)
-        return result
+            return self._bare(**func_args)
+        if plan.sync:
+            return _run(plan, context, func_args, self._func)
+        return self._run_plan(plan, func_args, context)
 
-    def _call_general(self, plan: _Plan, func_args: dict[str, Any], context: Context) -> Any:
-        """``call`` for the plans that are not ``_DIRECT``."""
-        if plan.kind is _SIMPLE:
-            ended = _run_pre(plan, context, func_args) if plan.pre else None
-            if ended is not None:
-                return _settle(plan, ended, context, func_args)
-            try:
-                result = self._func(**func_args)
-            except BaseException as exc:
-                _run_post(plan.post, context, func_args, None, exc)
-                raise
-            _run_post(plan.post, context, func_args, result, None)
-            return result
-        if plan.kind is _LAYERS:
-            return _run_layers_sync(plan, context, func_args, self._func)
-        func = self._func
-
-        async def call() -> Any:
-            return func(**func_args)
-
-        return _run_sync(lambda: _run_layers(plan, context, func_args, call))
+    def _run_plan(
+        self,
+        plan: _Plan | None,
+        func_args: dict[str, Any],
+        context: Context,
+        claim: _Claim | None = None,
+    ) -> Any:
+        if plan is None:
+            return self._bare(**func_args)
+        if plan.sync:
+            return _run(plan, context, func_args, self._func, claim)
+        step = self._step
+        return to_completion(
+            lambda: _run_async(plan, context, func_args, step, claim=claim, on_loop=False)
+        )
 
     def invoke(
         self, func_args: Mapping[str, Any] | None = None, context: Context | None = None
@@ -715,14 +619,11 @@ class LoadedFunction:
         of its own.
         """
         if self.info.is_async:
-            return _run_sync(lambda: self.invoke_async(func_args, context), fresh_loop=True)
+            return to_completion(lambda: self.invoke_async(func_args, context), fresh_loop=True)
         if context is None:
             context = self.new_context()
         args = dict(func_args) if func_args else {}
-        version, plan = self._cached
-        if version != self._engine.registry.version:
-            plan = self._current_plan()
-        if plan is not None:
+        if self._current_plan() is not None:
             # The scope's variable is set in the copy and dropped with it: no reset needed.
             return _copy_context().run(_call_in_scope, context, self, args)
         # No hook applies (or the gate is off): nothing of extkit's sets context variables, so
@@ -744,92 +645,83 @@ class LoadedFunction:
         timeout: float | None = None,
         own_task: bool = False,
     ) -> Any:
-        """One invocation from async code (a host). Hooks run on the loop (async hooks awaited);
-        a sync function runs on ``executor`` in a copy of the hooks' context, an async one on the
-        loop. ``timeout`` limits the function alone: on expiry post hooks still run and the
-        invocation fails with :class:`InvocationTimeout`.
+        """One invocation from async code (a host). A sync function runs with its hooks on one
+        thread of ``executor`` (one hop) in a copy of the caller's context, so a hook that
+        blocks never blocks the event loop; an async function with its hooks on the loop
+        (``async def`` hooks awaited). ``timeout`` limits the invocation: when it runs out the
+        invocation fails with :class:`InvocationTimeout`, and the post hooks still run, once.
 
-        When hooks apply, the invocation runs in a copy of the caller's context, as a task would,
-        so context variables they set end with it (without the cost of a task: see
-        ``_in_context``). ``own_task=True`` is the caller's promise that the current task ends
+        An async function's hooks run in a copy of the caller's context, as in a task, so
+        context variables they set end with the invocation (without the cost of a task: see
+        ``in_context``). ``own_task=True`` is the caller's promise that the current task ends
         with this invocation (the host runs each request in a task of its own): the task's
         context already isolates what the hooks set, so no copy is made."""
         context = context if context is not None else self.new_context()
         args = dict(func_args) if func_args else {}
         if self._wants_context and "context" not in args:
             args["context"] = context
-        engine = self._engine
-        version, plan = self._cached  # _current_plan() only when the registry changed
-        if not engine.enabled:
-            plan = None
-        elif version != engine.registry.version:
-            plan = self._current_plan()
-        if plan is None:
-            token = _enter(context)
-            try:
-                return await self._call_function(args, context, executor, timeout)
-            finally:
-                _leave(token)
-        if own_task:
-            return await self._run_async(plan, args, context, executor, timeout)
-        return await _in_context(
-            _copy_context(), self._run_async(plan, args, context, executor, timeout)
-        )
-
-    async def _run_async(
-        self,
-        plan: _Plan,
-        args: dict[str, Any],
-        context: Context,
-        executor: Executor | None,
-        timeout: float | None,
-    ) -> Any:
+        plan = self._current_plan()
+        if not self.info.is_async:
+            return await self._on_pool(plan, args, context, executor, timeout)
+        call = self._func if timeout is None else self._limited(timeout)
         token = _enter(context)
         try:
-            if not plan.simple:
-                call = functools.partial(self._call_function, args, context, executor, timeout)
-                return await _run_layers(plan, context, args, call)
-            ended = _run_pre(plan, context, args) if plan.pre else None
-            if ended is not None:
-                return _settle(plan, ended, context, args)
-            try:
-                if timeout is None and self.info.is_async:  # the usual case: awaited right here
-                    result = await self._func(**args)
-                else:
-                    result = await self._call_function(args, context, executor, timeout)
-            except BaseException as exc:
-                _run_post(plan.post, context, args, None, exc)
-                raise
-            _run_post(plan.post, context, args, result, None)
-            return result
+            if plan is None:
+                return await call(**args)
+            run = _run_async(plan, context, args, call)
+            return await (run if own_task else in_context(_copy_context(), run))
         finally:
             _leave(token)
 
-    async def _call_function(
+    def _limited(self, timeout: float) -> Callable[..., Awaitable[Any]]:
+        """The async function under a time limit, as the async runner awaits it."""
+        func, name = self._func, self.info.name
+
+        async def limited(**func_args: Any) -> Any:
+            try:  # wait_for runs it in a task of its own: its outcome comes out as a value
+                outcome = await asyncio.wait_for(settled(func(**func_args)), timeout)
+            except asyncio.TimeoutError as exc:
+                raise InvocationTimeout(name, timeout) from exc
+            return unwrapped(*outcome)
+
+        return limited
+
+    async def _on_pool(
         self,
+        plan: _Plan | None,
         args: dict[str, Any],
         context: Context,
         executor: Executor | None,
         timeout: float | None,
     ) -> Any:
-        """The function itself, from async code: awaited, or on ``executor`` when it is sync."""
-        if self.info.is_async:
-            awaitable: Awaitable[Any] = self._func(**args)
-        else:
-            awaitable = asyncio.get_running_loop().run_in_executor(
-                executor,
-                contextvars.copy_context().run,
-                _call_in_thread,
-                self._func,
-                args,
-                context.invocation_id,
-            )
+        """A sync function's invocation: one hop to a pool thread and back (see ``_Claim``)."""
+        thread_context = _copy_context()
+        claim = _Claim() if timeout is not None and plan is not None else None
+        future = asyncio.get_running_loop().run_in_executor(
+            executor, thread_context.run, _on_thread, self, plan, args, context, claim
+        )
         if timeout is None:
-            return await awaitable
+            return await future
         try:
-            return await asyncio.wait_for(awaitable, timeout)
+            return await asyncio.wait_for(
+                future if claim is None else asyncio.shield(future), timeout
+            )
         except asyncio.TimeoutError as exc:
-            raise InvocationTimeout(self.info.name, timeout) from exc
+            expired = InvocationTimeout(self.info.name, timeout)
+            expired.__cause__ = exc
+        found = _EXPIRED if claim is None else claim.expire(expired)
+        if found == _LEAVING:  # the function ended in time; its post hooks are running
+            return await future
+        future.add_done_callback(_retrieved)  # the thread's late end is nobody's outcome
+        if found != _RUNNING or plan is None or claim is None:
+            raise expired
+        token = _enter(context)
+        try:  # in a snapshot of the thread's context, which holds what the pre hooks set
+            resume = (claim.depth, claim.arounds, expired)
+            way_out = _run_async(plan, context, args, None, resume=resume)
+            return await in_context(thread_context.copy(), way_out)
+        finally:
+            _leave(token)
 
 
 def _source_file(func: Any) -> str | None:
@@ -860,6 +752,7 @@ class Engine:
         correlation.install_record_factory()  # records made during invocations carry their id
         self.functions: dict[str, LoadedFunction] = {}
         self._shut_down = False
+        self._slow_hooks: set[tuple[str, str]] = set()  # (extension, hook) reported as slow
 
     def load(
         self,
@@ -892,6 +785,7 @@ class Engine:
         return loaded
 
     def _run_load_hooks(self, info: FunctionInfo) -> None:
+        observer = self.registry.hook_observer
         for entry in self.registry.for_function(info):
             hook_name = (
                 "post_function_load_app_level" if entry.scope == "app" else "post_function_load"
@@ -901,10 +795,12 @@ class Engine:
                 continue
             fn, shape = found
             values = {"function_name": info.name, "function_directory": info.directory}
+            if observer is not None:
+                observer(entry, hook_name, "call", info.name, None)
             try:
                 result = fn(**{arg: values[arg] for arg in shape.argnames})
                 if shape.is_async:
-                    _run_sync(functools.partial(_awaited, result))
+                    to_completion(lambda: result)  # noqa: B023 - called before the next loop
             except Exception as exc:
                 entry.logger.error(
                     "extension %s failed in %s for function %s: %s",
@@ -920,15 +816,18 @@ class Engine:
         if self._shut_down:
             return
         self._shut_down = True
+        observer = self.registry.hook_observer
         for entry in reversed(self.registry.entries()):
             hook_name = "shutdown_app_level" if entry.scope == "app" else "shutdown"
             found = entry.hooks.get(hook_name)
             if found is None:
                 continue
+            if observer is not None:
+                observer(entry, hook_name, "call", None, None)
             try:
                 result = found[0]()
                 if inspect.isawaitable(result):
-                    _run_sync(functools.partial(_awaited, result))
+                    to_completion(lambda: result)  # noqa: B023 - called before the next loop
             except Exception as exc:
                 entry.logger.error(
                     "extension %s failed in %s: %s", entry.name, hook_name, exc, exc_info=exc

@@ -20,13 +20,25 @@ Each extension is one layer, like middleware: its ``pre`` runs before the layers
 ``post`` after them. ``@extkit.hookimpl(tryfirst=True)`` / ``(trylast=True)`` move a hook to the
 outside / inside of its scope.
 
-Any hook may be ``async def`` (an around hook then is an async generator). For an async function
-they are awaited on the event loop; for a sync function extkit runs them to completion itself.
+Where hooks run: a sync function runs on a worker thread with all its hooks (``async def`` ones
+are run to completion there), so a hook that blocks holds up only its own invocation. An async
+function runs on the event loop with its hooks: ``async def`` hooks are awaited, sync ones called
+there, where a blocking one stops every other request (one that holds the loop over 100 ms is
+logged as a warning on ``extkit.engine``). Write hooks that wait for I/O as ``async def`` (an
+around hook then is an async generator).
 
-Errors: an exception from a hook is logged on ``extkit.extensions.<ExtensionName>`` with the hook,
-function, invocation id and traceback, and the invocation carries on. To fail an invocation on
-purpose, raise :class:`extkit.RejectInvocation`; to answer without running the function, raise
-:class:`extkit.ShortCircuit`. ``BaseException`` that is not an ``Exception`` is never swallowed.
+Errors, the same whatever other extensions are installed:
+
+- An ``Exception`` from a hook is logged on ``extkit.extensions.<ExtensionName>`` with the hook,
+  function, invocation id and traceback, and the invocation carries on. To fail an invocation on
+  purpose, raise :class:`extkit.RejectInvocation` from a pre or around hook; to answer without
+  running the function, raise :class:`extkit.ShortCircuit`.
+- A ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``, ``SystemExit``, one of
+  your own), raised by the function or by any hook, is never swallowed: it unwinds like
+  ``try/finally``. Every extension already entered still runs its post hook, which sees it as
+  ``func_exc``, or has it thrown into its around hook; then it propagates. One raised by a post
+  hook does not skip the post hooks outside it: as from a ``finally`` block, it is what they see
+  and what propagates.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import Any, Final, Literal, cast
 
 import pluggy
 
@@ -23,6 +23,8 @@ from .errors import ExtensionDefinitionError
 from .hookspecs import APP_HOOKS, FUNC_HOOKS, PROJECT, AppHooks, FuncHooks
 
 __all__ = [
+    "HookObserver",
+    "HookPhase",
     "Registration",
     "Registry",
     "current_registry",
@@ -79,6 +81,13 @@ class Registration:
         return f"{cls.__module__}.{cls.__qualname__}"
 
 
+#: Told by the engine about every hook call it makes, just before it makes it: the extension,
+#: the hook, the phase (``call``; an around hook's ``enter`` and ``exit``), the function's name
+#: and the invocation id (``None`` outside an invocation). ``extkit.testing`` records with it.
+HookPhase = Literal["call", "enter", "exit"]
+HookObserver = Callable[[Registration, str, HookPhase, "str | None", "str | None"], None]
+
+
 class Registry:
     """An ordered set of registered extensions.
 
@@ -89,6 +98,9 @@ class Registry:
     - a subclass of a registered app extension supersedes its parent: the parent stays listed but
       its hooks no longer run, so inherited hooks never run twice.
     """
+
+    #: Read when the engine builds a plan; ``None`` (the default) costs nothing per call.
+    hook_observer: HookObserver | None = None
 
     def __init__(self) -> None:
         self.plugin_manager = _PluginManager()

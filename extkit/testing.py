@@ -15,34 +15,33 @@ the ordered list of hook calls::
             "TimerExtension.post_invocation_app_level",
         ]
 
-Hook calls are recorded by :class:`RecordingRegistry`, which wraps each hook callable once, when
-the extension registers; the engine then builds its plans from the wrappers as usual, so
-production code pays nothing for this.
+Hook calls are recorded by :class:`RecordingRegistry`: the engine reports each call it makes to
+the registry's observer, so what is recorded is what the engine does, and production registries
+(which have no observer) pay nothing for it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import os
 import threading
-from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from ._types import Scope
 from .context import Context, RetryContext, TraceContext
-from .correlation import current_invocation, install_record_factory
+from .correlation import install_record_factory
 from .engine import Engine, LoadedFunction
 from .http import HttpRequest, HttpResponse
-from .registry import Registration, Registry, isolated_registry
+from .registry import HookPhase, Registration, Registry, isolated_registry
 
 if TYPE_CHECKING:
     from .loader import LoadedApp
@@ -189,7 +188,7 @@ def make_timer_request(*, past_due: bool = False) -> Any:
 
 # --- recording hook calls -------------------------------------------------------------------------
 
-Phase = Literal["call", "enter", "exit"]
+Phase = HookPhase
 
 
 @dataclass(frozen=True)
@@ -219,8 +218,9 @@ _capturing: Final[ContextVar[list[HookCall] | None]] = ContextVar("extkit_captur
 class RecordingRegistry(Registry):
     """A :class:`~extkit.Registry` that records every hook call of its extensions, in order.
 
-    Each hook callable is wrapped once, when its extension registers, before any engine plan is
-    built from it: the engine's per-invocation path is the same as in production.
+    The engine tells it about each call it makes (``Registry.hook_observer``), when it builds a
+    plan from this registry: the hooks themselves and the engine's dispatch are those of
+    production, and a plain registry pays nothing.
     """
 
     def __init__(self, *, keep_calls: bool = True) -> None:
@@ -230,18 +230,7 @@ class RecordingRegistry(Registry):
         self.calls: list[HookCall] = []
         self.keep_calls = keep_calls
         self._calls_lock = threading.Lock()
-
-    def register(
-        self, extension: Any, *, scope: Scope, key: str, name: str, run_init: bool = True
-    ) -> Registration:
-        with self._lock:
-            entry = super().register(extension, scope=scope, key=key, name=name, run_init=run_init)
-            entry.hooks = {
-                hook: (self._recorded(entry, hook, fn), shape)
-                for hook, (fn, shape) in entry.hooks.items()
-            }
-            self.version += 1  # a plan built from the unwrapped hooks is out of date now
-            return entry
+        self.hook_observer = self._observe
 
     def add(self, *extensions: type) -> None:
         """Register app extension classes imported before this registry existed (the import
@@ -259,100 +248,21 @@ class RecordingRegistry(Registry):
             if invocation_id is None or call.invocation_id == invocation_id
         ]
 
-    def _record(self, call: HookCall) -> None:
+    def _observe(
+        self,
+        entry: Registration,
+        hook: str,
+        phase: Phase,
+        function_name: str | None,
+        invocation_id: str | None,
+    ) -> None:
+        call = HookCall(entry.name, hook, entry.scope, function_name, invocation_id, phase)
         if self.keep_calls:
             with self._calls_lock:
                 self.calls.append(call)
         capturing = _capturing.get()
         if capturing is not None:
             capturing.append(call)
-
-    def _recorded(
-        self, entry: Registration, hook: str, fn: Callable[..., Any]
-    ) -> Callable[..., Any]:
-        def note(phase: Phase, kwargs: Mapping[str, Any]) -> None:
-            invocation = current_invocation()
-            self._record(
-                HookCall(
-                    extension=entry.name,
-                    hook=hook,
-                    scope=entry.scope,
-                    function_name=(
-                        invocation.function_name
-                        if invocation is not None
-                        else kwargs.get("function_name")
-                    ),
-                    invocation_id=invocation.invocation_id if invocation is not None else None,
-                    phase=phase,
-                )
-            )
-
-        raw = inspect.unwrap(fn)
-        if inspect.isasyncgenfunction(raw):
-
-            async def async_around(*args: Any, **kwargs: Any) -> AsyncGenerator[None, Any]:
-                note("enter", kwargs)
-                inner = fn(*args, **kwargs)
-                try:
-                    await inner.__anext__()
-                except StopAsyncIteration:
-                    return
-                try:
-                    sent = yield
-                except GeneratorExit:
-                    await inner.aclose()
-                    raise
-                except BaseException as exc:
-                    note("exit", kwargs)
-                    try:
-                        await inner.athrow(exc)
-                    except StopAsyncIteration:
-                        return
-                else:
-                    note("exit", kwargs)
-                    try:
-                        await inner.asend(sent)
-                    except StopAsyncIteration:
-                        return
-                yield  # the wrapped hook yielded twice: let the engine see the same
-
-            return async_around
-        if inspect.isgeneratorfunction(raw):
-
-            def around(*args: Any, **kwargs: Any) -> Generator[None, Any, Any]:
-                note("enter", kwargs)
-                inner = fn(*args, **kwargs)
-                try:
-                    next(inner)
-                except StopIteration as stop:
-                    return stop.value
-                try:
-                    sent = yield
-                except GeneratorExit:
-                    inner.close()
-                    raise
-                except BaseException as exc:
-                    note("exit", kwargs)
-                    try:
-                        inner.throw(exc)
-                    except StopIteration as stop:
-                        return stop.value
-                else:
-                    note("exit", kwargs)
-                    try:
-                        inner.send(sent)
-                    except StopIteration as stop:
-                        return stop.value
-                yield  # the wrapped hook yielded twice: let the engine see the same
-                return None
-
-            return around
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            note("call", kwargs)
-            return fn(*args, **kwargs)
-
-        return call
 
 
 # --- invoking -------------------------------------------------------------------------------------

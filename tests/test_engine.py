@@ -1151,6 +1151,188 @@ def test_a_cancelled_invocation_runs_its_post_hooks_and_stays_cancelled(
     assert seen == ["CancelledError"]
 
 
+def _timeline(seen: list[str]) -> None:
+    """An app extension that records its pre and post hooks, with the thread they ran on."""
+
+    class Timeline(AppExtensionBase):
+        @classmethod
+        def pre_invocation_app_level(cls) -> None:
+            seen.append("pre")
+
+        @classmethod
+        def post_invocation_app_level(cls, func_exc: Any) -> None:
+            seen.append(f"post {type(func_exc).__name__} on {threading.current_thread().name}")
+
+
+def _times_out(loaded: extkit.LoadedFunction, pool: ThreadPoolExecutor) -> str:
+    """Invoke with a short limit; return the name of the loop's thread (it must time out)."""
+
+    async def main() -> str:
+        with pytest.raises(InvocationTimeout):
+            await loaded.invoke_async(executor=pool, timeout=0.3)
+        return threading.current_thread().name
+
+    return asyncio.run(main())
+
+
+def test_a_sync_function_that_outlives_its_time_fails_and_its_post_hooks_run_once(
+    extkit_engine: Engine,
+) -> None:
+    """The loop runs the way out when the time is up; the thread's late end runs nothing."""
+    seen: list[str] = []
+    _timeline(seen)
+    release = threading.Event()
+
+    def stuck() -> None:
+        seen.append("function")
+        release.wait(10)
+        seen.append("function ended")
+
+    with ThreadPoolExecutor(1, thread_name_prefix="worker") as pool:
+        loop_thread = _times_out(extkit_engine.load(stuck), pool)
+        assert seen == ["pre", "function", f"post InvocationTimeout on {loop_thread}"]
+        release.set()
+    assert seen[-1] == "function ended" and len(seen) == 4
+
+
+def test_a_sync_invocation_whose_time_is_up_in_a_pre_hook_unwinds_on_its_thread(
+    extkit_engine: Engine,
+) -> None:
+    """The invocation fails at once; the function never runs; the post hooks run once, on the
+    thread, when the pre hook is done."""
+    seen: list[str] = []
+    release = threading.Event()
+
+    class Slow(AppExtensionBase):  # e.g. a token fetch that hangs
+        @classmethod
+        def pre_invocation_app_level(cls) -> None:
+            release.wait(10)
+
+    _timeline(seen)
+    with ThreadPoolExecutor(1, thread_name_prefix="worker") as pool:
+        _times_out(extkit_engine.load(lambda: seen.append("function"), name="work"), pool)
+        assert seen == []
+        release.set()
+    assert seen == ["pre", "post InvocationTimeout on worker_0"]
+
+
+def test_a_sync_invocation_whose_time_is_up_before_a_thread_is_free_runs_nothing(
+    extkit_engine: Engine,
+) -> None:
+    seen: list[str] = []
+    _timeline(seen)
+    release = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(release.wait, 10)  # the only thread is busy
+        _times_out(extkit_engine.load(lambda: seen.append("function"), name="work"), pool)
+        release.set()
+    assert seen == []
+
+
+def test_hooks_of_a_sync_function_that_block_do_not_block_the_event_loop(
+    extkit_engine: Engine,
+) -> None:
+    """Two invocations whose pre hooks wait for each other can only finish side by side."""
+    barrier = threading.Barrier(2, timeout=10)
+    met: list[int] = []
+
+    class WaitsForTheOther(AppExtensionBase):  # e.g. a blocking token fetch
+        @classmethod
+        def pre_invocation_app_level(cls) -> None:
+            met.append(barrier.wait())
+
+    loaded = extkit_engine.load(lambda n: n, name="work")
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(
+            loaded.invoke_async({"n": 1}, executor=pool),
+            loaded.invoke_async({"n": 2}, executor=pool),
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        assert asyncio.run(both()) == [1, 2]
+    assert sorted(met) == [0, 1]
+
+
+def test_a_sync_hook_that_holds_the_event_loop_is_reported_once_per_extension_and_hook(
+    extkit_engine: Engine, extkit_logs: CapturedLogs
+) -> None:
+    import time
+
+    class Blocking(AppExtensionBase):
+        @classmethod
+        def pre_invocation_app_level(cls) -> None:
+            time.sleep(0.15)  # what is under test: a hook that blocks the loop
+
+        @classmethod
+        def post_invocation_app_level(cls) -> None:
+            time.sleep(0.15)
+
+    class Awaiting(AppExtensionBase):
+        @classmethod
+        async def pre_invocation_app_level(cls) -> None:
+            await asyncio.sleep(0.15)  # waits without holding the loop
+
+    async def work() -> str:
+        return "ok"
+
+    loaded = extkit_engine.load(work)
+
+    async def twice() -> None:
+        await loaded.invoke_async()
+        await loaded.invoke_async()
+
+    asyncio.run(twice())
+    warnings = [r for r in extkit_logs.records if r.name == "extkit.engine"]
+    assert [r.levelno for r in warnings] == [logging.WARNING] * 2
+    hooks = ["pre_invocation_app_level", "post_invocation_app_level"]
+    for record, hook in zip(warnings, hooks, strict=True):
+        message = record.getMessage()
+        assert "extension Blocking held the event loop for" in message and hook in message
+        assert int(message.split(" for ")[1].split(" ms")[0]) >= 150
+        assert "async def" in message
+
+
+def test_a_base_exception_from_a_post_hook_is_what_the_outer_layers_see_and_what_propagates(
+    extkit_engine: Engine,
+) -> None:
+    seen: list[str] = []
+
+    class Outer(AppExtensionBase):
+        @classmethod
+        def post_invocation_app_level(cls, func_exc: Any) -> None:
+            seen.append(f"Outer sees {type(func_exc).__name__}")
+
+    class Interrupted(AppExtensionBase):
+        @classmethod
+        def post_invocation_app_level(cls, func_exc: Any) -> None:
+            seen.append(f"Interrupted sees {type(func_exc).__name__}")
+            raise KeyboardInterrupt
+
+    boom = ValueError("the function failed")
+
+    def fails() -> None:
+        raise boom
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        extkit_engine.load(fails).invoke()
+    assert seen == ["Interrupted sees ValueError", "Outer sees KeyboardInterrupt"]
+    assert raised.value.__context__ is boom  # as when raised in a finally block
+
+
+def test_call_runs_an_async_function_and_its_hooks_to_completion(extkit_engine: Engine) -> None:
+    calls: list[str] = []
+    _async_recorder(calls)
+
+    async def work() -> str:
+        await asyncio.sleep(0)
+        return "ok"
+
+    loaded = extkit_engine.load(work)
+    assert loaded.call({}, loaded.new_context()) == "ok"
+    assert calls == ["pre work", "post ok"]
+
+
 # --- state, gate, lifetime ----------------------------------------------------------------------
 
 

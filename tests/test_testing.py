@@ -268,7 +268,8 @@ def test_init_runs_once_even_when_another_registry_takes_the_class(
 
 
 def test_a_plain_registry_keeps_the_extensions_own_callables() -> None:
-    """Recording is a testing-only registry: production registrations are not wrapped."""
+    """Recording is a testing-only registry, and it records what the engine does: neither kind
+    of registry wraps an extension's hooks, and only the recording one has an observer."""
     with isolated_registry() as plain:
 
         class Plain(AppExtensionBase):
@@ -279,11 +280,14 @@ def test_a_plain_registry_keeps_the_extensions_own_callables() -> None:
     (entry,) = plain.entries()
     fn, _ = entry.hooks["pre_invocation_app_level"]
     assert fn == Plain.pre_invocation_app_level
+    assert plain.hook_observer is None
 
     recording = RecordingRegistry()
     recorded = recording.register(Plain, scope="app", key="k", name="Plain")
-    wrapped, _ = recorded.hooks["pre_invocation_app_level"]
-    assert wrapped != Plain.pre_invocation_app_level
+    same, _ = recorded.hooks["pre_invocation_app_level"]
+    assert same == Plain.pre_invocation_app_level
+    Engine(registry=recording, enabled=True).load(greet).invoke({"req": make_http_request()})
+    assert recording.names() == ["Plain.pre_invocation_app_level"]
 
 
 def test_make_http_request_parses_the_query_and_serialises_json() -> None:

@@ -59,13 +59,19 @@ class AzureHttpRequest(func.HttpRequest, HttpRequest):  # type: ignore[override]
 
 
 def azure_request(request: HttpRequest) -> AzureHttpRequest:
-    """The request as the reference worker hands it to a function (route values as text)."""
+    """The request as the reference worker hands it to a function (route values as text).
+
+    Runs for every request: extkit's own header mapping is read as the plain dict it holds
+    underneath (the generic ``Mapping.items()`` costs a lookup per header), and empty mappings
+    are not copied."""
+    headers = request.headers
+    route = request.route_params
     return AzureHttpRequest(
         request.method,
         request.url,
-        headers=request.headers,
-        params=request.params,
-        route_params={name: str(value) for name, value in request.route_params.items()},
+        headers=dict(headers._items.values()) if type(headers) is _Headers else headers,
+        params=request.params or None,
+        route_params={name: str(value) for name, value in route.items()} if route else None,
         body=request.get_body(),
     )
 
@@ -93,6 +99,11 @@ def azure_timer(timer: TimerRequest) -> _AzureTimerRequest:
 def convert_trigger(value: Any) -> Any:
     """The trigger value an azure-typed function receives; values already of the library's
     types (a test passing a ``func.HttpRequest``) pass unchanged."""
+    kind = type(value)  # exact types first: ABC isinstance checks cost more than the rest
+    if kind is HttpRequest:
+        return azure_request(value)
+    if kind is TimerRequest:
+        return azure_timer(value)
     if isinstance(value, HttpRequest) and not isinstance(value, func.HttpRequest):
         return azure_request(value)
     if isinstance(value, TimerRequest):
@@ -108,12 +119,13 @@ def extkit_response(value: Any) -> HttpResponse | None:
 
     A header name given twice in the library's response (its headers are a multi-dict) keeps
     its last value, as the reference worker's conversion to a dict does."""
-    if not isinstance(value, _AzureResponse):
+    if type(value) is not _AzureResponse and not isinstance(value, _AzureResponse):
         return None
+    headers = value.headers
     return HttpResponse(
         value.get_body(),
         status_code=value.status_code,
-        headers=dict(value.headers.items()),
+        headers=dict(headers.items()) if headers else None,
         mimetype=value.mimetype,
         charset=value.charset,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -97,6 +98,7 @@ def test_the_azure_extra_resolves_with_an_extension_pinning_azure_functions_belo
     tmp_path: Path,
 ) -> None:
     report = tmp_path / "report.json"
+    extension = shutil.copytree(TIMER_PACKAGE, tmp_path / "extension")  # builds leave files
     resolved = run(
         [
             sys.executable,
@@ -109,7 +111,7 @@ def test_the_azure_extra_resolves_with_an_extension_pinning_azure_functions_belo
             "--report",
             report,
             f"{ROOT}[azure]",
-            TIMER_PACKAGE,
+            extension,
         ]
     )
     assert resolved.returncode == 0, resolved.stderr

@@ -518,3 +518,14 @@ def test_a_function_extension_in_function_app_py_serves_that_file_s_functions(
     assert stamped(engine, "FromOrders", source_file=orders, **decorator)
     users = str(app_root / "blueprints" / "users.py")
     assert not stamped(engine, "FromUsers", source_file=users, **decorator)
+
+
+def test_a_relative_script_root_is_read_against_the_working_folder(
+    module: ModuleWriter, app_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(app_root.parent)
+    monkeypatch.setenv("AzureWebJobsScriptRoot", app_root.name)
+    stamp_module = module("shared/stamp.py", STAMP)
+    module("Mine/__init__.py", f"from {stamp_module.__name__} import Stamp\next = Stamp(__file__)")
+    _, engine = adopted()
+    assert stamped(engine, "Mine", layout="folder", directory=str(app_root / "Mine"))

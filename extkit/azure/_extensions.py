@@ -90,12 +90,13 @@ def adopt_azure_extensions(registry: Registry | None = None) -> None:
                 _app_adapter(cls, hooks), scope="app", key=key, name=cls.__name__, run_init=False
             )
             adopted[key] = cls
-    root = os.environ.get(SCRIPT_ROOT_ENV)
-    if root is None:
+    script_root = os.environ.get(SCRIPT_ROOT_ENV)
+    if script_root is None:
         return  # the library refuses to create function extensions without it: there are none
-    files = _app_modules(Path(root))
+    root = Path(os.path.abspath(script_root))  # resolved against the working folder, as it does
+    files = _app_modules(root)
     for trigger, instance, hooks in _function_extensions(meta):
-        binding = _FileBinding.find(instance, Path(root), trigger, files)
+        binding = _FileBinding.find(instance, root, trigger, files)
         if binding is None:
             continue
         cls = type(instance)

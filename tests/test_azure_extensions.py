@@ -526,6 +526,10 @@ def test_a_relative_script_root_is_read_against_the_working_folder(
     monkeypatch.chdir(app_root.parent)
     monkeypatch.setenv("AzureWebJobsScriptRoot", app_root.name)
     stamp_module = module("shared/stamp.py", STAMP)
-    module("Mine/__init__.py", f"from {stamp_module.__name__} import Stamp\next = Stamp(__file__)")
+    source = f"from {stamp_module.__name__} import Stamp\next = Stamp(__file__)"
+    module("blueprints/orders.py", source)
+    (app_root / "blueprints" / "users.py").write_text("", encoding="utf-8")
     _, engine = adopted()
-    assert stamped(engine, "Mine", layout="folder", directory=str(app_root / "Mine"))
+    orders, users = (str(app_root / "blueprints" / name) for name in ("orders.py", "users.py"))
+    assert stamped(engine, "FromOrders", source_file=orders, layout="decorator")
+    assert not stamped(engine, "FromUsers", source_file=users, layout="decorator")

@@ -19,7 +19,10 @@ same unless uvloop or httptools is installed (the report says when one is):
 ``extkit async`` and ``extkit sync`` run with the extensions gate on and the timer extension active
 (it logs one line per invocation, in JSON, as a deployment would) and no other extension.
 ``--timer-at-warning`` adds both again with the timer's logger set to WARNING in ``host.json``,
-which filters that line out: the difference is what the line costs. Each round runs
+which filters that line out: the difference is what the line costs. ``--azure`` adds both again
+written against ``azure.functions`` (``func.FunctionApp``, ``func.HttpRequest``,
+``func.HttpResponse``; needs ``pip install "extkit[azure]"``), with the same timer: the difference
+is what converting to and from the library's types costs (target: within 10 %). Each round runs
 ``wrk -t2 -c64 -d<duration>s`` against every server, in a rotated order, so drift on a shared
 machine hits them all alike; the table reports medians over rounds, and the ratio to Starlette is
 the median of the per-round ratios. Where the machine allows, each server is pinned to one CPU and
@@ -65,6 +68,8 @@ TARGETS = {
     "extkit async": (HAND, 1.1),
     "extkit async, gate off": ("starlette", 0.9),
     "extkit sync": ("starlette", 0.5),
+    "extkit async, azure.functions types": ("extkit async", 0.9),
+    "extkit sync, azure.functions types": ("extkit sync", 0.9),
 }
 
 STARLETTE_APP = """
@@ -155,6 +160,20 @@ app = FunctionApp(http_auth_level=AuthLevel.ANONYMOUS)
 @app.route(route="hello", methods=["GET"])
 {prefix}def hello(req: HttpRequest) -> HttpResponse:
     return HttpResponse("Hello, world")
+"""
+
+#: The same hello world written against azure.functions, with the same (extkit) timer.
+AZURE_APP = """
+import azure.functions as func
+from extkit_timer import TimerExtension
+
+TimerExtension.configure()
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="hello", methods=["GET"])
+{prefix}def hello(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("Hello, world")
 """
 
 
@@ -300,19 +319,22 @@ QUIET_TIMER_HOST_JSON = (
 )
 
 
-def servers(workdir: Path, timer_at_warning: bool = False) -> list[Server]:
+def servers(workdir: Path, timer_at_warning: bool = False, azure: bool = False) -> list[Server]:
     (workdir / "starlette_app.py").write_text(STARLETTE_APP, encoding="utf-8")
     (workdir / "starlette_timed_app.py").write_text(STARLETTE_TIMED_APP, encoding="utf-8")
-    apps = [("async", "async ", '{"version": "2.0"}'), ("sync", "", '{"version": "2.0"}')]
+    plain = '{"version": "2.0"}'
+    apps = [("async", "async ", plain, EXTKIT_APP), ("sync", "", plain, EXTKIT_APP)]
     if timer_at_warning:
         apps += [
-            ("async_quiet", "async ", QUIET_TIMER_HOST_JSON),
-            ("sync_quiet", "", QUIET_TIMER_HOST_JSON),
+            ("async_quiet", "async ", QUIET_TIMER_HOST_JSON, EXTKIT_APP),
+            ("sync_quiet", "", QUIET_TIMER_HOST_JSON, EXTKIT_APP),
         ]
-    for kind, prefix, host_json in apps:
+    if azure:
+        apps += [("azure_async", "async ", plain, AZURE_APP), ("azure_sync", "", plain, AZURE_APP)]
+    for kind, prefix, host_json, source in apps:
         app = workdir / f"extkit_{kind}"
         app.mkdir()
-        (app / "function_app.py").write_text(EXTKIT_APP.format(prefix=prefix), encoding="utf-8")
+        (app / "function_app.py").write_text(source.format(prefix=prefix), encoding="utf-8")
         (app / "host.json").write_text(host_json, encoding="utf-8")
     env = {
         key: value
@@ -361,6 +383,11 @@ def servers(workdir: Path, timer_at_warning: bool = False) -> list[Server]:
         variants += [
             ("extkit async, timer log at WARNING", "async_quiet", extkit_env),
             ("extkit sync, timer log at WARNING", "sync_quiet", extkit_env),
+        ]
+    if azure:  # what the azure.functions types cost: the same servers written against them
+        variants += [
+            ("extkit async, azure.functions types", "azure_async", extkit_env),
+            ("extkit sync, azure.functions types", "azure_sync", extkit_env),
         ]
     for name, kind, variant_env in variants:
         port = free_port()
@@ -441,7 +468,7 @@ def report(measured: list[Server], args: argparse.Namespace, cpu_note: str) -> s
 # --- in process: where an extkit request's time goes, without a server ---------------------------
 
 
-def in_process(rounds: int, requests: int = 1500) -> str:
+def in_process(rounds: int, requests: int = 1500, azure: bool = False) -> str:
     """Per-request CPU time of the ASGI apps alone, driven by a loop that plays the server.
 
     No socket, no HTTP parsing: just the application's own work per request, which is what
@@ -458,7 +485,7 @@ def in_process(rounds: int, requests: int = 1500) -> str:
     configure_logging("json", stream=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
     with tempfile.TemporaryDirectory(prefix="extkit-bench-http-") as tmp:
         workdir = Path(tmp)
-        servers(workdir)  # writes the apps
+        servers(workdir, azure=azure)  # writes the apps
         sys.path.insert(0, str(workdir))
         import starlette_app  # type: ignore[import-not-found]
 
@@ -467,6 +494,9 @@ def in_process(rounds: int, requests: int = 1500) -> str:
         # cost every variant alike, and the timer sets no context variable that could leak.)
         on = Host(load_app(workdir / "extkit_async", enabled=True), task_per_request=True)
         off = Host(load_app(workdir / "extkit_async", enabled=False), task_per_request=True)
+        if azure:
+            typed_app = load_app(workdir / "extkit_azure_async", enabled=True)
+            typed = Host(typed_app, task_per_request=True)
     timer_log = logging.getLogger("extkit.extensions.TimerExtension")
     variants: list[tuple[str, Any, int]] = [
         ("Starlette app", starlette_app.app, logging.NOTSET),
@@ -474,6 +504,8 @@ def in_process(rounds: int, requests: int = 1500) -> str:
         ("extkit, timer extension, its log line filtered out", on, logging.WARNING),
         ("extkit, timer extension (one JSON log line)", on, logging.NOTSET),
     ]
+    if azure:
+        variants.append(("extkit, azure.functions types, timer extension", typed, logging.NOTSET))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -534,13 +566,19 @@ def main(argv: list[str] | None = None) -> int:
         "logging.logLevel), which filters out its per-invocation INFO line",
     )
     parser.add_argument(
+        "--azure",
+        action="store_true",
+        help="also measure the two extkit servers written against azure.functions (func.* types, "
+        "same timer): what the conversion to and from the library's types costs",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="measure the ASGI apps alone, without a server or wrk (where the time goes)",
     )
     args = parser.parse_args(argv)
     if args.in_process:
-        print(in_process(max(args.rounds, 5)))
+        print(in_process(max(args.rounds, 5), azure=args.azure))
         return 0
     if shutil.which("wrk") is None:
         print("bench_http: wrk is not installed (apt-get install wrk); skipped.", file=sys.stderr)
@@ -561,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     if faster:
         cpu_note += f"; extkit on {' and '.join(faster)}, Starlette on asyncio and h11"
     with tempfile.TemporaryDirectory(prefix="extkit-bench-http-") as tmp, ExitStack() as stack:
-        found = servers(Path(tmp), args.timer_at_warning)
+        found = servers(Path(tmp), args.timer_at_warning, args.azure)
         measured = [stack.enter_context(started(s, server_cpu)) for s in found]
         for server in measured:
             run_wrk(server.url, args.warmup, args.threads, args.connections, wrk_cpu)

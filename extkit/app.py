@@ -95,6 +95,9 @@ class FunctionSpec:
     source_file: str | None = None
     directory: str = ""
     layout: Literal["folder", "decorator"] = "decorator"
+    #: Turns the host's trigger value into what the function expects (code written against
+    #: ``azure.functions`` gets that library's types: see ``extkit.azure``); ``None``: as is.
+    convert_trigger: Callable[[Any], Any] | None = None
 
     def __repr__(self) -> str:
         where = f" {self.methods or 'ANY'} {self.route!r}" if self.trigger == "http" else ""

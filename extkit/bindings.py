@@ -82,7 +82,10 @@ def build_args(fn: AppFunction | FunctionSpec, trigger_value: Any, **inputs: Any
     ``inputs`` sets further parameters by name (tests; bindings extkit does not serve itself).
     """
     spec = fn if isinstance(fn, FunctionSpec) else fn.spec  # (one call fewer than ``_spec``)
-    args: dict[str, Any] = {spec.trigger_arg: trigger_value}
+    convert = spec.convert_trigger
+    args: dict[str, Any] = {
+        spec.trigger_arg: trigger_value if convert is None else convert(trigger_value)
+    }
     for name in spec.outputs:
         args[name] = Out()
     if inputs:
@@ -113,9 +116,17 @@ def _as_response(value: Any, where: str) -> HttpResponse:
         except (TypeError, ValueError) as exc:
             raise BindingError(f"{where} is not JSON-serialisable: {exc}") from None
         return HttpResponse(body, mimetype="application/json")
+    if "azure.functions" in sys.modules:  # a func.HttpResponse of code written for Azure
+        from .azure._convert import extkit_response
+
+        converted = extkit_response(value)
+        if converted is not None:
+            return converted
+    kind = type(value)
     raise BindingError(
-        f"{where} is a {type(value).__name__}; an HTTP function returns an HttpResponse, str, "
-        "bytes, dict or list (or None for 204 No Content)"
+        f"{where} is a {kind.__module__}.{kind.__qualname__}; an HTTP function returns "
+        "extkit.HttpResponse or azure.functions.HttpResponse, str, bytes, dict or list "
+        "(or None for 204 No Content)"
     )
 
 

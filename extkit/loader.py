@@ -419,7 +419,10 @@ def _import(module_name: str, path: Path, problems: list[str]) -> types.ModuleTy
     try:
         return importlib.import_module(module_name)
     except (Exception, SystemExit) as exc:
-        problems.append(f"{_show(path)}: importing it raised {_traceback(exc)}")
+        from .azure._app import missing_library
+
+        missing = missing_library(exc)
+        problems.append(f"{_show(path)}: {missing or 'importing it raised ' + _traceback(exc)}")
         return None
 
 
@@ -612,6 +615,12 @@ def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[
     if module is None:
         return []
     apps = [value for value in vars(module).values() if isinstance(value, FunctionApp)]
+    if not apps:  # an app written against azure.functions has a func.FunctionApp instead
+        from .azure._app import function_app_specs
+
+        found = function_app_specs(module, script, problems, _bindings_to_fields)
+        if found is not None:
+            return found
     if len(apps) != 1:
         problems.append(
             f"{_show(script)}: expected exactly one FunctionApp instance "
@@ -781,6 +790,10 @@ def load_app(
             script = root / os.environ.get(SCRIPT_FILE_ENV, DEFAULT_SCRIPT_FILE)
             if script.is_file():
                 specs.extend(_decorator_functions(root, script, problems))
+            if "azure.functions" in sys.modules:  # code written for Azure Functions
+                from .azure._app import adapt_app
+
+                specs = adapt_app(specs, registry)
 
         specs = _select(specs, settings, root, problems, notes)
         for spec in specs:

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from extkit_tracing import TracingExtension
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -399,6 +401,19 @@ def test_an_app_provider_is_used_instead_of_installing_a_second(engine: Engine) 
     TracingExtension.shutdown_app_level()  # flushes the app's provider but leaves it running
     loaded.invoke({}, loaded.new_context())
     assert len(exporter.get_finished_spans()) == 2
+
+
+def test_an_app_meter_provider_records_the_duration(engine: Engine) -> None:
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader], shutdown_on_exit=False))
+    TracingExtension.configure(exporter="none")  # no metric exporter of the extension's own
+
+    loaded = engine.load(lambda: None, name="AppMeters")
+    loaded.invoke({}, loaded.new_context())
+    TracingExtension.shutdown_app_level()  # flushes the app's provider but leaves it running
+    loaded.invoke({}, loaded.new_context())
+    points = Collected(InMemorySpanExporter(), reader).duration_points()
+    assert [point.count for point in points] == [2]
 
 
 def test_configure_again_after_the_first_invocation_switches_exporters(engine: Engine) -> None:

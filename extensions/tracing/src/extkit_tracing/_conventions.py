@@ -35,6 +35,7 @@ __all__ = [
     "add_http_request_attributes",
     "error_type",
     "find_http_request",
+    "metric_attributes",
     "response_status",
     "span_kind",
     "timer_attributes",
@@ -131,6 +132,13 @@ def response_status(result: Any, error: BaseException | None, func_args: Mapping
     if isinstance(result, HttpResponse):
         return result.status_code
     return 204 if result is None else 200
+
+
+def metric_attributes(trigger: str, error_type: str | None = None) -> dict[str, str]:
+    """The duration histogram's attributes for one invocation's outcome."""
+    if error_type is None:
+        return {FAAS_TRIGGER: trigger}
+    return {FAAS_TRIGGER: trigger, ERROR_TYPE: error_type}
 
 
 def error_type(error: BaseException) -> str:

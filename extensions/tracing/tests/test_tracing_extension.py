@@ -490,6 +490,21 @@ def test_unknown_configure_options_and_values_are_named() -> None:
             "http://example.test:8080/api/x?y=1",
             {"url.path": "/api/x", "url.query": "y=1", "url.scheme": "http"},
         ),
+        # Function keys and signed-URL credentials are redacted, whatever their case or encoding.
+        ("/api/x?code=k1", {"url.path": "/api/x", "url.query": "code=REDACTED"}),
+        (
+            "/api/x?name=Ada&CODE=k1&co%64e=k2&sig=s&Signature=s&AWSAccessKeyId=a"
+            "&X-Goog-Signature=g&y=1",
+            {
+                "url.path": "/api/x",
+                "url.query": "name=Ada&CODE=REDACTED&co%64e=REDACTED&sig=REDACTED"
+                "&Signature=REDACTED&AWSAccessKeyId=REDACTED&X-Goog-Signature=REDACTED&y=1",
+            },
+        ),
+        (
+            "/api/x?codes=k1&code&zip=code",
+            {"url.path": "/api/x", "url.query": "codes=k1&code&zip=code"},
+        ),
     ],
 )
 def test_url_attributes(url: str, expected: dict[str, str]) -> None:

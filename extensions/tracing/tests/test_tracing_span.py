@@ -53,6 +53,9 @@ class StartRecorder(SpanProcessor):
     def on_start(self, span: Span, parent_context: OtelContext | None = None) -> None:
         self.seen.append(dict(span.attributes or {}))
 
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True  # nothing queued (older SDKs' base class answers None, which fails a flush)
+
 
 def invoke_http(engine: Engine, name: str = "Items", coldstart: bool = True) -> dict[str, Any]:
     """One HTTP invocation answering 201; returns the attributes its span must end with."""

@@ -1,15 +1,31 @@
-"""Per-invocation cost of the tracing extension, beside a bare OpenTelemetry SDK span and the
-OpenTelemetry AWS Lambda instrumentation wrapper.
+"""The tracing extension's cost: per invocation in process, and per request over HTTP beside
+Starlette with OpenTelemetry's ASGI instrumentation.
 
-Run from the repository root: ``python bench/bench_tracing.py [--json PATH] [--check]``.
-Needs ``extkit-tracing`` installed and, for the Lambda row,
-``opentelemetry-instrumentation-aws-lambda`` (the row is skipped without it).
+Run from the repository root::
 
-Every variant traces into the same SDK ``TracerProvider`` with a ``BatchSpanProcessor`` and an
-exporter that drops everything, so what is compared is the per-invocation work, not the network.
-Absolute times drift between runs on shared machines, so each variant is compared with the bare
-SDK span timed in the same round: each round times every variant once, in a shuffled order, and
-the table reports the median of the per-round ratios.
+    python bench/bench_tracing.py [--json PATH] [--check]        # per invocation, in process
+    python bench/bench_tracing.py --http [--exporter otlp|drop]   # req/s over HTTP (needs wrk)
+    python bench/bench_tracing.py --instructions [--exporter ...] # per request, under callgrind
+
+``--http`` and ``--instructions`` need ``opentelemetry-instrumentation-asgi`` and ``starlette``.
+They serve the same hello world from three servers with one worker each: Starlette on uvicorn
+(asyncio + h11) wrapped in ``OpenTelemetryMiddleware``, and ``extkit start`` with the tracing
+extension for an ``async def`` and a ``def`` function. Both kinds build the same SDK pipeline (a
+``BatchSpanProcessor`` and a ``PeriodicExportingMetricReader``) with the same exporters: OTLP/HTTP
+to a local sink of their own that accepts and counts every export (default), or exporters that
+drop everything (``--exporter drop``). ``--http`` runs ``wrk`` against each in rotated rounds,
+servers pinned to one CPU and wrk to the other, and reports req/s, the ratio to Starlette (median
+of per-round ratios) and the server CPU time per request. ``--instructions`` counts the
+instructions one request costs each server, export thread included, which a shared machine
+does not disturb.
+
+In process (the default), every variant traces into the same SDK ``TracerProvider`` with a
+``BatchSpanProcessor`` and an exporter that drops everything, so what is compared is the
+per-invocation work, not the network. Needs, for the Lambda row,
+``opentelemetry-instrumentation-aws-lambda`` (the row is skipped without it). Absolute times drift
+between runs on shared machines, so each variant is compared with the bare SDK span timed in the
+same round: each round times every variant once, in a shuffled order, and the table reports the
+median of the per-round ratios.
 
 Time is the measuring thread's CPU time by default, so other processes on a shared machine do not
 count. The batch processor's export thread is then left out for every variant alike (one span
@@ -25,6 +41,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -452,22 +469,25 @@ def http_servers(workdir: Path, exporter: str, sinks: list[ThreadingHTTPServer])
     return found
 
 
+def _can_run(tool: str, option: str) -> bool:
+    """Whether ``tool`` and the ASGI instrumentation are installed; says what is missing."""
+    missing = []
+    if shutil.which(tool) is None:
+        missing.append(f"{tool} (apt-get install {tool})")
+    try:
+        import opentelemetry.instrumentation.asgi  # noqa: F401
+    except ImportError:
+        missing.append("opentelemetry-instrumentation-asgi (pip install)")
+    if missing:
+        print(f"bench_tracing {option}: needs {' and '.join(missing)}; skipped.", file=sys.stderr)
+    return not missing
+
+
 def over_http(args: argparse.Namespace) -> int:
     """Run the servers side by side in rotated rounds of wrk; print req/s and ratios."""
     from bench_http import cpus, measure, run_wrk, started
 
-    if shutil.which("wrk") is None:
-        print(
-            "bench_tracing: wrk is not installed (apt-get install wrk); skipped.", file=sys.stderr
-        )
-        return 0
-    try:
-        import opentelemetry.instrumentation.asgi  # noqa: F401
-    except ImportError:
-        print(
-            "bench_tracing: pip install opentelemetry-instrumentation-asgi starlette for --http",
-            file=sys.stderr,
-        )
+    if not _can_run("wrk", "--http"):
         return 0
     server_cpu, wrk_cpu = cpus()
     if wrk_cpu is not None:  # the sinks run here: on wrk's CPU, not the servers'
@@ -495,6 +515,67 @@ def over_http(args: argparse.Namespace) -> int:
         for run, base in zip(measured[1].runs, measured[0].runs, strict=True)
     )
     return 1 if args.check and target < TARGET_VS_ASGI_INSTRUMENTATION else 0
+
+
+def instructions(args: argparse.Namespace) -> int:
+    """Each server under callgrind, answering a few hundred requests on one keep-alive
+    connection: the instructions one request costs it (the export thread included), the same on
+    a busy machine as on a quiet one. Two runs per server, of ``--requests`` and five times as
+    many; their difference divided by the extra requests leaves start-up and shutdown out."""
+    if not _can_run("valgrind", "--instructions"):
+        return 0
+    import http.client
+    import re
+    import signal
+    import urllib.request
+
+    def counted(server: Any, requests: int) -> int:
+        command = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+                   "--callgrind-out-file=/dev/null", *server.command]  # fmt: skip
+        process = subprocess.Popen(
+            command, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 600  # start-up under callgrind is slow
+        while True:
+            try:
+                with urllib.request.urlopen(server.url, timeout=5):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    raise SystemExit(f"{server.name} did not start under callgrind") from None
+                time.sleep(0.5)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        for _ in range(requests):
+            connection.request("GET", "/api/hello")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200, (server.name, response.status)
+        connection.close()
+        process.send_signal(signal.SIGTERM)  # a clean stop: spans flushed, totals printed
+        _, errors = process.communicate(timeout=600)
+        return sum(int(found) for found in re.findall(r"Collected : (\d+)", errors))
+
+    small, large = args.requests, 5 * args.requests
+    per_request: list[tuple[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="extkit-bench-tracing-") as tmp, ExitStack() as stack:
+        sinks = [stack.enter_context(sink()) for _ in range(3)]
+        for server in http_servers(Path(tmp), args.exporter, sinks):
+            cost = (counted(server, large) - counted(server, small)) / (large - small)
+            per_request.append((server.name, cost))
+            print(f"{server.name}: {cost:,.0f} instructions/request", file=sys.stderr)
+    base = per_request[0][1]
+    lines = [
+        f"Instructions per request (callgrind, one keep-alive connection); exporter "
+        f"{args.exporter}; Python {platform.python_version()}, opentelemetry-sdk "
+        f"{_installed('opentelemetry-sdk')}.",
+        "",
+        "| server | instructions/request | ratio |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {name} | {cost:,.0f} | {base / cost:.2f}x |" for name, cost in per_request]
+    print("\n".join(lines))
+    return 1 if args.check and base / per_request[1][1] < TARGET_VS_ASGI_INSTRUMENTATION else 0
 
 
 def http_report(
@@ -548,6 +629,14 @@ def main(argv: list[str] | None = None) -> int:
         help="compare over HTTP with Starlette + OpenTelemetry's ASGI instrumentation (needs wrk)",
     )
     parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="the --http servers' instructions per request, under callgrind (needs valgrind)",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=200, help="--instructions: requests of the short run (200)"
+    )
+    parser.add_argument(
         "--exporter",
         choices=("otlp", "drop"),
         default="otlp",
@@ -572,6 +661,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.rounds is None:
         options.rounds = 6 if options.http else 21
+    if options.instructions:
+        return instructions(options)
     if options.http:
         return over_http(options)
     if options.rounds < 3:

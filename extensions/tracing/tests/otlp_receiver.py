@@ -98,6 +98,8 @@ class OTLPReceiver:
 
     spans: list[ReceivedSpan] = field(default_factory=list)
     histograms: list[HistogramPoint] = field(default_factory=list)
+    #: Every export request's body as it arrived (uncompressed), for what decoding hides.
+    bodies: list[bytes] = field(default_factory=list)
     requests: int = 0
     url: str = ""
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -130,6 +132,7 @@ class OTLPReceiver:
                     )
         with self._changed:
             self.spans.extend(found)
+            self.bodies.append(body)
             self.requests += 1
             self._changed.notify_all()
 
@@ -157,6 +160,7 @@ class OTLPReceiver:
                         )
         with self._changed:
             self.histograms.extend(found)
+            self.bodies.append(body)
             self.requests += 1
             self._changed.notify_all()
 

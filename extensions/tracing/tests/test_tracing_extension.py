@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from extkit_tracing import TracingExtension
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -401,6 +403,19 @@ def test_an_app_provider_is_used_instead_of_installing_a_second(engine: Engine) 
     assert len(exporter.get_finished_spans()) == 2
 
 
+def test_an_app_meter_provider_records_the_duration(engine: Engine) -> None:
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader], shutdown_on_exit=False))
+    TracingExtension.configure(exporter="none")  # no metric exporter of the extension's own
+
+    loaded = engine.load(lambda: None, name="AppMeters")
+    loaded.invoke({}, loaded.new_context())
+    TracingExtension.shutdown_app_level()  # flushes the app's provider but leaves it running
+    loaded.invoke({}, loaded.new_context())
+    points = Collected(InMemorySpanExporter(), reader).duration_points()
+    assert [point.count for point in points] == [2]
+
+
 def test_configure_again_after_the_first_invocation_switches_exporters(engine: Engine) -> None:
     first, second = InMemorySpanExporter(), InMemorySpanExporter()
     TracingExtension.configure(exporter=first, metrics=False)
@@ -474,6 +489,21 @@ def test_unknown_configure_options_and_values_are_named() -> None:
         (
             "http://example.test:8080/api/x?y=1",
             {"url.path": "/api/x", "url.query": "y=1", "url.scheme": "http"},
+        ),
+        # Function keys and signed-URL credentials are redacted, whatever their case or encoding.
+        ("/api/x?code=k1", {"url.path": "/api/x", "url.query": "code=REDACTED"}),
+        (
+            "/api/x?name=Ada&CODE=k1&co%64e=k2&sig=s&Signature=s&AWSAccessKeyId=a"
+            "&X-Goog-Signature=g&y=1",
+            {
+                "url.path": "/api/x",
+                "url.query": "name=Ada&CODE=REDACTED&co%64e=REDACTED&sig=REDACTED"
+                "&Signature=REDACTED&AWSAccessKeyId=REDACTED&X-Goog-Signature=REDACTED&y=1",
+            },
+        ),
+        (
+            "/api/x?codes=k1&code&zip=code",
+            {"url.path": "/api/x", "url.query": "codes=k1&code&zip=code"},
         ),
     ],
 )

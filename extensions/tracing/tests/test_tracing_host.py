@@ -104,6 +104,27 @@ def test_http_invocation_span_parent_children_and_logs(
     assert later.parent_span_id == "" and later.trace_id != TRACE_ID  # a new root
 
 
+def test_function_keys_never_reach_the_exported_spans(receiver: OTLPReceiver) -> None:
+    """A key in ``?code=`` is redacted in ``url.query`` (as the HTTP conventions ask for signed-URL
+    parameters), and no key, in the query or the ``x-functions-key`` header, is in any export."""
+    key = "k3y-0f-the-0wner-7f3a"
+    env = tracing_env(receiver, EXTKIT_FUNCTION_KEY=key)
+    with running_host(APPS / "traced", env=env) as host:
+        assert host.get("/api/keyed?name=Ada").status_code == 401
+        in_query = host.get(f"/api/keyed?name=Ada&code={key}")
+        in_header = host.get("/api/keyed?name=Bo", headers={"x-functions-key": key})
+        assert (in_query.status_code, in_header.status_code) == (200, 200)
+        by_query = the_span(
+            receiver, "keyed", **{"faas.invocation_id": in_query.headers["x-invocation-id"]}
+        )
+        by_header = the_span(
+            receiver, "keyed", **{"faas.invocation_id": in_header.headers["x-invocation-id"]}
+        )
+    assert by_query.attributes["url.query"] == "name=Ada&code=REDACTED"
+    assert by_header.attributes["url.query"] == "name=Bo"
+    assert receiver.bodies and not [body for body in receiver.bodies if key.encode() in body]
+
+
 def test_async_function_children_nest(traced_host: HostProcess, receiver: OTLPReceiver) -> None:
     response = traced_host.get("/api/async-hello")
     assert response.status_code == 200

@@ -1,47 +1,18 @@
-"""The one-step span start (``_span``): taken where it is provably the same, never elsewhere.
-
-With the default configuration the extension must take it, so an SDK release that changes the
-internals it relies on fails here rather than silently costing every invocation a third of its
-span; with a sampler that could look at the attributes it must not, and the sampler must see
-them. Spans started this way must behave as the SDK's own for everything a user does with them.
-"""
+"""The invocation's span as users meet it: what is exported, field by field, and what samplers,
+span processors and the function itself see of it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import opentelemetry.attributes
-import pytest
-from conftest import reset_otel_globals
-from extkit_tracing import TracingExtension, _span
-from extkit_tracing._span import span_starter
+from extkit_tracing import TracingExtension
 from opentelemetry import trace
 from opentelemetry.context import Context as OtelContext
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Span, SpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    Decision,
-    ParentBased,
-    ParentBasedTraceIdRatio,
-    Sampler,
-    SamplingResult,
-    TraceIdRatioBased,
-)
-from opentelemetry.trace import (
-    Link,
-    NonRecordingSpan,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
-    TraceState,
-)
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult, TraceIdRatioBased
+from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode, TraceFlags, TraceState
 from opentelemetry.util.types import Attributes
 from tracing_support import Collected
 
@@ -82,34 +53,24 @@ class StartRecorder(SpanProcessor):
     def on_start(self, span: Span, parent_context: OtelContext | None = None) -> None:
         self.seen.append(dict(span.attributes or {}))
 
-
-@pytest.fixture
-def cleanings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
-    """Every value the SDK's attribute validation looks at (the normal path's cost)."""
-    seen: list[object] = []
-    clean = opentelemetry.attributes._clean_attribute_value
-
-    def counting(value: Any, limit: int | None) -> Any:
-        seen.append(value)
-        return clean(value, limit)
-
-    monkeypatch.setattr(opentelemetry.attributes, "_clean_attribute_value", counting)
-    yield seen
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True  # nothing queued (older SDKs' base class answers None, which fails a flush)
 
 
-def invoke_http(engine: Engine, name: str = "Items") -> dict[str, Any]:
+def invoke_http(engine: Engine, name: str = "Items", coldstart: bool = True) -> dict[str, Any]:
+    """One HTTP invocation answering 201; returns the attributes its span must end with."""
+
     def items(req: HttpRequest) -> HttpResponse:
         return HttpResponse("ok", status_code=201)
 
     loaded = engine.load(items, name=name, trigger="http")
     context = loaded.new_context()
-    request = HttpRequest("GET", URL, headers={"User-Agent": "tests"})
-    loaded.invoke({"req": request}, context)
+    loaded.invoke({"req": HttpRequest("GET", URL, headers={"User-Agent": "tests"})}, context)
     return {
         "faas.trigger": "http",
         "faas.invocation_id": context.invocation_id,
         "faas.name": name,
-        "faas.coldstart": True,
+        "faas.coldstart": coldstart,
         "http.request.method": "GET",
         "url.scheme": "http",
         "url.path": "/api/items/7",
@@ -119,186 +80,48 @@ def invoke_http(engine: Engine, name: str = "Items") -> dict[str, Any]:
     }
 
 
-def test_the_default_configuration_takes_the_one_step_start(
-    engine: Engine, cleanings: list[object]
-) -> None:
-    exporter = InMemorySpanExporter()
-    TracingExtension.configure(exporter=exporter, metrics=False)  # a histogram validates its own
-    assert TracingExtension._runtime.started().starter is not None, (
-        "the one-step span start no longer applies to this opentelemetry-sdk: see _span.py"
-    )
-    cleanings.clear()  # building the pipeline (its resource) validates attributes once
+def at_start(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in attributes.items() if key != "http.response.status_code"}
+
+
+def test_the_exported_span_field_by_field(engine: Engine, collected: Collected) -> None:
     expected = invoke_http(engine)
-    TracingExtension.shutdown_app_level()
-    assert cleanings == []  # no attribute went through the SDK's validation
-    [span] = exporter.get_finished_spans()
-    assert span.attributes is not None
-    assert list(span.attributes.items()) == list(expected.items())
-    assert type(span._attributes) is opentelemetry.attributes.BoundedAttributes  # type: ignore[attr-defined]
-    assert span.dropped_attributes == 0
-    assert (span.events, span.links, span.dropped_events, span.dropped_links) == ((), (), 0, 0)
+    [span] = collected.spans()
+    assert span.name == "Items"
+    assert span.kind is SpanKind.SERVER
+    assert span.parent is None
+    assert span.context is not None and span.context.trace_flags.sampled
+    assert list((span.attributes or {}).items()) == list(expected.items())
+    assert (span.events, span.links) == ((), ())
+    assert (span.status.status_code, span.status.description) == (StatusCode.UNSET, None)
+    assert (span.dropped_attributes, span.dropped_events, span.dropped_links) == (0, 0, 0)
+    assert span.start_time is not None and span.end_time is not None
+    assert span.start_time <= span.end_time
+    assert span.resource.attributes["service.name"] == "tests"
+    scope = span.instrumentation_scope
+    assert scope is not None
+    assert (scope.name, scope.schema_url) == (
+        "extkit_tracing",
+        "https://opentelemetry.io/schemas/1.37.0",
+    )
 
 
-def test_a_custom_sampler_sees_the_attributes(engine: Engine, cleanings: list[object]) -> None:
+def test_a_custom_sampler_sees_the_attributes_at_the_start(engine: Engine) -> None:
     sampler = RecordingSampler()
     exporter = InMemorySpanExporter()
     TracingExtension.configure(exporter=exporter, sampler=sampler, metrics=False)
-    assert TracingExtension._runtime.started().starter is None
     expected = invoke_http(engine)
     TracingExtension.shutdown_app_level()
-    start = {key: value for key, value in expected.items() if key != "http.response.status_code"}
-    assert sampler.seen == [start]
+    assert sampler.seen == [at_start(expected)]
     [span] = exporter.get_finished_spans()
-    assert span.attributes is not None
-    assert list(span.attributes.items()) == list(expected.items())
-    assert cleanings  # the SDK validated them, as for any caller
+    assert list((span.attributes or {}).items()) == list(expected.items())
 
 
-def test_a_processor_added_later_that_reads_starting_spans_sees_the_attributes(
-    engine: Engine, collected: Collected
+def test_a_sampler_that_drops_the_span_leaves_it_unrecorded_and_unexported(
+    engine: Engine,
 ) -> None:
-    assert TracingExtension._runtime.started().starter is not None
-    invoke_http(engine, "Before")
-    recorder = StartRecorder()
-    provider: Any = trace.get_tracer_provider()
-    provider.add_span_processor(recorder)
-    expected = {**invoke_http(engine, "After"), "faas.coldstart": False}
-    start = {key: value for key, value in expected.items() if key != "http.response.status_code"}
-    assert recorder.seen == [start]
-    after = collected.span("After")
-    assert after.attributes is not None
-    assert list(after.attributes.items()) == list(expected.items())
-
-
-def tracer_with(**settings: Any) -> trace.Tracer:
-    provider = TracerProvider(resource=Resource.get_empty(), shutdown_on_exit=False, **settings)
-    return provider.get_tracer("tests")
-
-
-@pytest.mark.parametrize(
-    ("settings", "one_step"),
-    [
-        ({}, True),
-        ({"sampler": ALWAYS_ON}, True),
-        ({"sampler": ParentBased(ALWAYS_ON)}, True),
-        ({"sampler": RecordingSampler()}, False),
-        ({"sampler": ParentBased(RecordingSampler())}, False),
-        ({"span_limits": SpanLimits(max_span_attribute_length=8)}, False),
-        ({"span_limits": SpanLimits(max_span_attributes=4)}, False),
-        ({"span_limits": SpanLimits(max_span_attributes=64)}, True),
-    ],
-)
-def test_when_the_one_step_start_applies(settings: dict[str, Any], one_step: bool) -> None:
-    assert (span_starter(tracer_with(**settings)) is not None) is one_step
-
-
-def test_other_tracers_take_the_normal_path() -> None:
-    assert span_starter(trace.NoOpTracer()) is None
-
-
-def test_an_sdk_span_with_a_field_the_starter_does_not_set_takes_the_normal_path(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A release whose span constructor sets one more field must not get spans missing it."""
-    monkeypatch.setattr(_span, "_FIELDS", _span._FIELDS - {"_trace_config"})
-    assert span_starter(tracer_with()) is None
-
-
-def test_a_span_field_the_starter_sets_otherwise_takes_the_normal_path(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A release whose spans start with another value in a field must not get spans without it."""
-    init = _span.InvocationSpan.__init__
-
-    def differing(self: _span.InvocationSpan, *args: Any) -> None:
-        init(self, *args)
-        self._record_exception = True
-
-    monkeypatch.setattr(_span.InvocationSpan, "__init__", differing)
-    assert span_starter(tracer_with()) is None
-
-
-def what_a_user_did(span: ReadableSpan) -> tuple[Any, ...]:
-    """An exported span as a backend reads it, minus ids, times and the per-invocation id."""
-    attributes = dict(span.attributes or {})
-    attributes.pop("faas.invocation_id")
-    attributes.pop("faas.coldstart")
-    return (
-        span.name,
-        span.kind,
-        list(attributes.items()),
-        [(e.name, dict(e.attributes or {})) for e in span.events],
-        [(link.context, dict(link.attributes or {})) for link in span.links],
-        (span.status.status_code, span.status.description),
-        (span.dropped_attributes, span.dropped_events, span.dropped_links),
-        span.resource,
-        span.instrumentation_scope,
-    )
-
-
-def test_a_user_calls_on_the_invocation_span_give_what_the_sdk_gives(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Attributes, events and links past their limits, an exception, a status and a new name:
-    the same exported span whichever way it was started (events and links made on first use
-    keep the SDK's limits)."""
-    monkeypatch.setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "2")
-    monkeypatch.setenv("OTEL_SPAN_LINK_COUNT_LIMIT", "1")
-    linked = SpanContext(0xAB, 0xCD, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
-
-    def items(req: HttpRequest) -> HttpResponse:
-        span = trace.get_current_span()
-        assert span.is_recording()
-        span.set_attribute("app.user", "ada")
-        span.set_attributes({"app.items": 3, "app.tags": ["a", "b"]})
-        span.add_event("validated", {"items": 3})
-        span.add_link(linked, {"why": "first"})
-        span.add_link(linked, {"why": "second"})
-        span.record_exception(ValueError("soft"), {"handled": True})
-        span.add_event("answered")
-        span.set_status(Status(StatusCode.ERROR, "soft failure"))
-        span.update_name("Items renamed")
-        return HttpResponse("ok", status_code=201)
-
-    spans: list[ReadableSpan] = []
-    one_step: list[bool] = []
-    # A sampler the starter does not know sends the span the normal way, which is the SDK's.
-    for sampler in (ParentBased(ALWAYS_ON), ParentBased(RecordingSampler())):
-        reset_otel_globals()
-        exporter = InMemorySpanExporter()
-        TracingExtension.configure(exporter=exporter, sampler=sampler, metrics=False)
-        one_step.append(TracingExtension._runtime.started().starter is not None)
-        loaded = engine.load(items, name="Items", trigger="http")
-        request = HttpRequest("GET", URL, headers={"User-Agent": "tests"})
-        loaded.invoke({"req": request}, loaded.new_context())
-        TracingExtension.shutdown_app_level()
-        spans.extend(exporter.get_finished_spans())
-    assert one_step == [True, False]
-    [started_in_one_step, started_normally] = spans
-    assert type(started_in_one_step) is type(started_normally) is ReadableSpan
-    assert what_a_user_did(started_in_one_step) == what_a_user_did(started_normally)
-    name, kind, attributes, events, links, status, dropped, _, _ = what_a_user_did(spans[0])
-    assert (name, kind, status, dropped) == (
-        "Items renamed",
-        SpanKind.SERVER,
-        (StatusCode.ERROR, "soft failure"),
-        (0, 1, 1),
-    )
-    assert attributes[-4:] == [
-        ("app.user", "ada"),
-        ("app.items", 3),
-        ("app.tags", ("a", "b")),
-        ("http.response.status_code", 201),
-    ]
-    assert [event[0] for event in events] == ["exception", "answered"]
-    assert events[0][1]["handled"] is True
-    assert links == [(linked, {"why": "second"})]  # a full list drops its oldest
-
-
-def test_a_span_the_sampler_drops_is_not_recorded_and_not_exported(engine: Engine) -> None:
     exporter = InMemorySpanExporter()
     TracingExtension.configure(exporter=exporter, sampler=TraceIdRatioBased(0.0), metrics=False)
-    assert TracingExtension._runtime.started().starter is not None
     seen: list[bool] = []
 
     def items(req: HttpRequest) -> str:
@@ -312,82 +135,48 @@ def test_a_span_the_sampler_drops_is_not_recorded_and_not_exported(engine: Engin
     assert exporter.get_finished_spans() == ()
 
 
-class FixedIds(IdGenerator):
-    """One trace id for every span, so a trace-id ratio decides each start alike."""
-
-    def generate_span_id(self) -> int:
-        return 0x2A
-
-    def generate_trace_id(self) -> int:
-        return 0xB000_0000_0000_0000  # its low 64 bits are 0.69 of their range: 0.5 drops it
-
-    def is_trace_id_random(self) -> bool:
-        return True
-
-
-BUILT_IN_SAMPLERS = [
-    ALWAYS_ON,
-    ALWAYS_OFF,
-    ParentBased(ALWAYS_ON),
-    ParentBased(ALWAYS_OFF),
-    TraceIdRatioBased(0.5),
-    TraceIdRatioBased(0.9),
-    ParentBasedTraceIdRatio(0.5),
-]
-
-
-def parents() -> list[OtelContext | None]:
-    """No parent, then remote and local parents, sampled and not, with a trace state."""
-    state = TraceState([("vendor", "abc")])
-    return [None] + [
-        trace.set_span_in_context(
-            NonRecordingSpan(
-                SpanContext(0x1F, 0x2F, remote, TraceFlags(TraceFlags.SAMPLED * sampled), state)
-            )
-        )
-        for remote in (True, False)
-        for sampled in (True, False)
-    ]
-
-
-@pytest.mark.parametrize("sampler", BUILT_IN_SAMPLERS, ids=lambda s: s.get_description())
-def test_the_starter_decides_as_each_built_in_sampler(sampler: Sampler) -> None:
-    """Where a built-in sampler's decision follows from the parent alone the starter makes it
-    without the sampler; either way the span records, is sampled and carries the trace state
-    exactly as ``start_span`` makes it, under every kind of parent."""
-    provider = TracerProvider(
-        sampler=sampler,
-        resource=Resource.get_empty(),
-        shutdown_on_exit=False,
-        id_generator=FixedIds(),
-    )
-    tracer = provider.get_tracer("tests")
-    starter = span_starter(tracer)
-    assert starter is not None
-    for parent in parents():
-        normal = tracer.start_span("s", parent, SpanKind.SERVER, {"faas.trigger": "http"})
-        one_step = starter.start("s", parent, SpanKind.SERVER, {"faas.trigger": "http"})
-        assert one_step is not None
-        for span in (normal, one_step):
-            span.end()
-        assert (one_step.is_recording(), one_step.get_span_context()) == (
-            normal.is_recording(),
-            normal.get_span_context(),
-        )
-
-
-def test_a_decision_table_that_disagrees_with_the_sampler_is_not_used(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_processor_added_later_sees_the_attributes_as_the_span_starts(
+    engine: Engine, collected: Collected
 ) -> None:
-    monkeypatch.setattr(
-        _span, "_decisions", lambda sampler: dict.fromkeys(_span._PARENTS, Decision.DROP)
-    )
-    assert span_starter(tracer_with(sampler=ParentBased(ALWAYS_ON))) is None
+    invoke_http(engine, "Before")
+    recorder = StartRecorder()
+    provider: Any = trace.get_tracer_provider()
+    provider.add_span_processor(recorder)
+    expected = invoke_http(engine, "After", coldstart=False)
+    assert recorder.seen == [at_start(expected)]
+    after = collected.span("After")
+    assert list((after.attributes or {}).items()) == list(expected.items())
 
 
-def test_a_sampler_replaced_after_the_verdict_is_asked_through_start_span() -> None:
-    tracer: Any = tracer_with()
-    starter = span_starter(tracer)
-    assert starter is not None
-    tracer.sampler = RecordingSampler()
-    assert starter.start("s", None, SpanKind.SERVER, {"faas.trigger": "http"}) is None
+def test_what_the_function_does_with_its_span_is_exported(
+    engine: Engine, collected: Collected
+) -> None:
+    linked = SpanContext(0xAB, 0xCD, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+
+    def items(req: HttpRequest) -> HttpResponse:
+        span = trace.get_current_span()
+        span.set_attribute("app.user", "ada")
+        span.set_attributes({"app.items": 3, "app.tags": ["a", "b"]})
+        span.add_event("validated", {"items": 3})
+        span.add_link(linked, {"why": "batch"})
+        span.record_exception(ValueError("soft"), {"handled": True})
+        span.update_name("Items renamed")
+        return HttpResponse("ok", status_code=201)
+
+    loaded = engine.load(items, name="Items", trigger="http")
+    loaded.invoke({"req": HttpRequest("GET", URL)}, loaded.new_context())
+    span = collected.span("Items renamed")
+    assert list((span.attributes or {}).items())[-4:] == [
+        ("app.user", "ada"),
+        ("app.items", 3),
+        ("app.tags", ("a", "b")),
+        ("http.response.status_code", 201),
+    ]
+    validated, exception = span.events
+    assert (validated.name, dict(validated.attributes or {})) == ("validated", {"items": 3})
+    assert exception.name == "exception" and exception.attributes is not None
+    assert exception.attributes["handled"] is True
+    assert [(link.context, dict(link.attributes or {})) for link in span.links] == [
+        (linked, {"why": "batch"})
+    ]
+    assert span.status.status_code is StatusCode.UNSET  # a handled exception is no failure

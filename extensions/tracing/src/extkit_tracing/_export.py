@@ -19,10 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import Histogram
-
-# The API's stand-in until a provider is installed; only its type tells "nothing installed yet".
-from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.metrics import Histogram, NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     MetricExporter,
@@ -36,8 +33,6 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import Tracer
 
 from . import _conventions as conv
-from ._duration import DurationRecorder, direct_recording
-from ._span import SpanStarter, span_starter
 
 __all__ = [
     "ExporterChoice",
@@ -218,25 +213,25 @@ def _resource(options: Options) -> Resource:
     return Resource.create(extra)
 
 
-def _is_installed(provider: object) -> bool:
-    """Whether the app (or anyone) already installed a real global provider."""
-    return not isinstance(provider, (trace.ProxyTracerProvider, _ProxyMeterProvider))
+def _app_meter_provider() -> Any:
+    """The global meter provider, when the app (or anyone) installed one: the SDK's (or a
+    subclass of it) or the API's no-op one. Until then the API hands out a stand-in of its own,
+    which is neither."""
+    provider = metrics.get_meter_provider()
+    return provider if isinstance(provider, (MeterProvider, NoOpMeterProvider)) else None
 
 
 @dataclass
 class Pipeline:
-    """The tracer and duration recorder the extension uses, and what it must flush
+    """The tracer and duration histogram the extension uses, and what it must flush
     (``borrowed``: the app's providers) or shut down (``owned``: its span processors and meter
     provider) when the host stops."""
 
     tracer: Tracer
-    #: The duration histogram's recorder; ``None`` when metrics are off or nothing exports them.
-    duration: DurationRecorder | None
+    #: ``None`` when metrics are off or nothing would export them.
+    histogram: Histogram | None
     owned: list[Any] = field(default_factory=list)
     borrowed: list[Any] = field(default_factory=list)
-    #: Starts the invocation's span in one step where that is provably the same as
-    #: ``tracer.start_span``; decided once by ``span_starter``. ``None``: always ``start_span``.
-    starter: SpanStarter | None = None
 
     def close(self) -> None:
         """Flush everything (spans first, then metrics) and shut down what is ours."""
@@ -262,7 +257,7 @@ def build_pipeline(options: Options, environ: Mapping[str, str] | None = None) -
     borrowed: list[Any] = []
     tracer_provider: Any = trace.get_tracer_provider()
     ours = _installed[-1] if _installed and _installed[-1] is tracer_provider else None
-    if _is_installed(tracer_provider) and ours is None:
+    if not isinstance(tracer_provider, trace.ProxyTracerProvider) and ours is None:
         if options.exporter is not None or options.sampler is not None:
             _log.warning(
                 "the app already installed a tracer provider (%s); TracingExtension uses it, so "
@@ -310,8 +305,7 @@ def build_pipeline(options: Options, environ: Mapping[str, str] | None = None) -
                 description="Measures the duration of the function's logic execution",
                 explicit_bucket_boundaries_advisory=list(conv.INVOKE_DURATION_BUCKETS),
             )
-    duration = None if histogram is None else DurationRecorder(histogram, direct=direct_recording())
-    return Pipeline(tracer, duration, owned, borrowed, span_starter(tracer))
+    return Pipeline(tracer, histogram, owned, borrowed)
 
 
 def _meter_provider(
@@ -321,8 +315,8 @@ def _meter_provider(
     installed one, else a private one of the extension's (metrics need no global provider, and
     a private one can be replaced by a later ``configure``); ``None`` when nothing would export
     the histogram (then it is not recorded at all)."""
-    global_meters = metrics.get_meter_provider()
-    if _is_installed(global_meters):
+    global_meters = _app_meter_provider()
+    if global_meters is not None:
         borrowed.append(global_meters)
         return global_meters
     names = metric_exporter_names(options, env, exporter_names(options, env))

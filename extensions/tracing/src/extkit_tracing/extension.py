@@ -30,7 +30,6 @@ from extkit import AppExtensionBase, Context, RejectInvocation
 from . import _conventions as conv
 from ._export import EXPORTER_NAMES, ExporterChoice, MetricExporterChoice, Options, Pipeline
 from ._export import build_pipeline as _build_pipeline
-from ._span import InvocationSpan, set_attribute
 
 __all__ = ["TracingExtension"]
 
@@ -138,19 +137,13 @@ class TracingExtension(AppExtensionBase):
     def around_invocation_app_level(
         cls, logger: Logger, context: Context, func_args: dict[str, Any]
     ) -> Generator[None, Any, Any]:
-        # Per invocation: one span start with all attributes known up front, one attach, and on
-        # the way out one end, one detach and (when metrics are on) one histogram record. The
-        # signature is the spec's first three arguments in order, so extkit calls it directly.
         runtime = cls._runtime
         pipeline = runtime.pipeline or runtime.started()
-        tracer = pipeline.tracer
         trigger = context.trigger
-        name = context.function_name
-        invocation_id = context.invocation_id
         attributes: dict[str, Any] = {
             conv.FAAS_TRIGGER: trigger,
-            conv.FAAS_INVOCATION_ID: invocation_id,
-            conv.FAAS_NAME: name,
+            conv.FAAS_INVOCATION_ID: context.invocation_id,
+            conv.FAAS_NAME: context.function_name,
             conv.FAAS_COLDSTART: next(runtime.invocations) == 0,
         }
         if trigger == "http":
@@ -159,42 +152,22 @@ class TracingExtension(AppExtensionBase):
                 conv.add_http_request_attributes(attributes, request, _route_of(context))
         elif trigger == "timer":
             attributes.update(conv.timer_attributes(func_args, time.time()))
-        # A plain Context makes its trace context on first read; one nobody set or read has no
-        # parent in it, so it is not made (and kept) just to be looked at.
-        trace_context = (
-            context.__dict__.get("trace_context")
-            if type(context) is Context
-            else context.trace_context
-        )
+        caller = context.trace_context
         parent = (
-            _W3C.extract({"traceparent": trace_context.trace_parent,
-                          "tracestate": trace_context.trace_state or ""})
-            if trace_context is not None and trace_context.trace_parent
+            _W3C.extract({"traceparent": caller.trace_parent,
+                          "tracestate": caller.trace_state or ""})
+            if caller.trace_parent
             else None
         )  # fmt: skip
-        kind = conv.span_kind(trigger)
-        starter = pipeline.starter
-        span: Span | None = None
-        if (
-            starter is not None
-            # Values the SDK would store unchanged: those from the context and the one header
-            # (the others are built here as str, or checked to be one).
-            and type(trigger) is str
-            and type(name) is str
-            and type(invocation_id) is str
-            and type(attributes.get(conv.USER_AGENT, "")) is str
-        ):
-            span = starter.start(name, parent, kind, attributes)  # see ``_span``
-        if span is None:
-            span = tracer.start_span(
-                name,
-                parent,
-                kind,
-                attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            )
-        context.tracer = tracer  # type: ignore[attr-defined]
+        span = pipeline.tracer.start_span(
+            context.function_name,
+            parent,
+            conv.span_kind(trigger),
+            attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        context.tracer = pipeline.tracer  # type: ignore[attr-defined]
         token = otel_context.attach(trace.set_span_in_context(span))
         started = time.perf_counter()
         try:
@@ -235,10 +208,7 @@ def _finish(
         failed: str | None = None
         status = conv.response_status(result, error, func_args) if trigger == "http" else None
         if status is not None:
-            if type(span) is InvocationSpan and type(status) is int:
-                set_attribute(span, conv.HTTP_RESPONSE_STATUS_CODE, status)
-            else:
-                span.set_attribute(conv.HTTP_RESPONSE_STATUS_CODE, status)
+            span.set_attribute(conv.HTTP_RESPONSE_STATUS_CODE, status)
         if error is not None:
             # A deliberate 4xx rejection is the client's error, not the server's (HTTP rules).
             if not (isinstance(error, RejectInvocation) and status is not None and status < 500):
@@ -254,9 +224,11 @@ def _finish(
         span.end()
     finally:
         otel_context.detach(token)  # type: ignore[arg-type]
-    duration = pipeline.duration
-    if duration is not None:
-        duration.record(time.perf_counter() - started, trigger, failed)
+    # Recorded once the span is no longer current: inside it, the SDK's default (trace-based)
+    # exemplar filter would offer an exemplar on every measurement of a sampled invocation.
+    histogram = pipeline.histogram
+    if histogram is not None:
+        histogram.record(time.perf_counter() - started, conv.metric_attributes(trigger, failed))
 
 
 def _route_of(context: Context) -> str | None:

@@ -38,6 +38,11 @@ def item(req: HttpRequest) -> HttpResponse:
     return HttpResponse(f"item {req.route_params['id']}", status_code=200)
 
 
+@app.route(route="keyed", auth_level="function")
+def keyed(req: HttpRequest) -> str:
+    return "opened with a key"
+
+
 @app.route(route="fail")
 def fail(req: HttpRequest) -> str:
     raise ValueError("the database is down")

@@ -1,7 +1,7 @@
 """Bindings: how a trigger becomes a function's arguments and how the outcome becomes a response.
 
-The host and ``extkit invoke`` both go through :func:`invoke_http` (and :func:`invoke_timer`), so
-a function answers the same over HTTP as on the command line:
+The host and ``extkit invoke`` (:mod:`extkit.cli.invoke`) both go through :func:`invoke_http`
+(and :func:`invoke_timer`), so a function answers the same over HTTP as on the command line:
 
 - arguments (:func:`build_args`): the trigger parameter gets the ``HttpRequest`` or
   ``TimerRequest``, each output parameter a fresh :class:`~extkit.Out`, and ``context`` is
@@ -17,31 +17,25 @@ a function answers the same over HTTP as on the command line:
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import logging
-import os
-import re
 import sys
 import time
 from collections.abc import Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any, Final
-from urllib.parse import quote, urlencode
 
 from .app import FunctionSpec
 from .context import Context, TraceContext
 from .correlation import invocation_scope
 from .errors import InvocationTimeout, RejectInvocation
 from .http import HttpRequest, HttpResponse, Out
-from .loader import AppFunction, AppLoadError, LoadedApp, load_app
+from .loader import AppFunction
 
 __all__ = [
     "INVOCATION_ID_HEADER",
     "BindingError",
     "build_args",
-    "command_invoke",
     "error_response",
     "invoke_http",
     "invoke_timer",
@@ -293,161 +287,3 @@ async def invoke_timer(
     with invocation_scope(context):
         _log_outcome(spec, context, error, started)
     return error
-
-
-# --- extkit invoke ------------------------------------------------------------------------------
-
-_ROUTE_PARAMETER: Final = re.compile(r"\{(\*{0,2})([A-Za-z_][A-Za-z0-9_]*)[^{}]*\}")
-
-
-class _UsageError(Exception):
-    """A command-line problem: reported on stderr, exit code 2."""
-
-
-def _split_params(raw: list[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for item in raw:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise _UsageError(f"--param {item!r}: expected NAME=VALUE")
-        params[name] = value
-    return params
-
-
-def _route_path(spec: FunctionSpec, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """Fill the route template from ``params`` (taking out the ones it uses); return the path and
-    the converted route parameters."""
-    from .routing import RouteTemplate, split_path
-
-    template = spec.route or ""
-    names = {name.lower(): name for name in RouteTemplate(template).names}
-    values = {name: params.pop(key) for key in list(params) if (name := names.get(key.lower()))}
-
-    def fill(found: re.Match[str]) -> str:
-        value = values.get(found.group(2))
-        if value is None:
-            return ""
-        return quote(value, safe="/" if found.group(1) else "")
-
-    path = "/".join(part for part in _ROUTE_PARAMETER.sub(fill, template).split("/") if part)
-    parts = split_path(path)
-    matched = None if parts is None else RouteTemplate(template).match(parts)
-    if matched is None:
-        wanted = ", ".join(f"--param {name}=..." for name in names.values())
-        raise _UsageError(
-            f"route {template!r} of {spec.name} needs values that fit it ({wanted}); "
-            f"got {values or 'none'}"
-        )
-    return path, matched
-
-
-def _build_request(spec: FunctionSpec, args: argparse.Namespace, prefix: str) -> HttpRequest:
-    params = _split_params(args.param)
-    headers: dict[str, str] = {}
-    body: str | None = None
-    if args.json_body is not None:
-        try:
-            json.loads(args.json_body)
-        except ValueError as exc:
-            raise _UsageError(f"--json: not valid JSON: {exc}") from None
-        body = args.json_body
-        headers["Content-Type"] = "application/json"
-    elif args.data is not None:
-        body = args.data
-        headers["Content-Type"] = "text/plain; charset=utf-8"
-    method = (args.method or ("POST" if body is not None else "GET")).upper()
-    if spec.methods is not None and method not in spec.methods:
-        raise _UsageError(
-            f"{spec.name} accepts {', '.join(spec.methods)}, not {method} (use --method)"
-        )
-    path, route_params = _route_path(spec, params)
-    url = "http://localhost/" + "/".join(part for part in (prefix, path) if part)
-    if params:
-        url += "?" + urlencode(params)
-    return HttpRequest(
-        method, url, headers=headers, params=params, route_params=route_params, body=body
-    )
-
-
-def _find(app: LoadedApp, name: str) -> AppFunction:
-    found = app.get(name)
-    if found is None:
-        names = ", ".join(fn.name for fn in app.functions)
-        raise _UsageError(f"no function named {name!r} in {app.root}; its functions: {names}")
-    return found
-
-
-def _print_body(response: HttpResponse) -> None:
-    body = response.get_body()
-    textual = response.mimetype.startswith("text/") or response.mimetype.endswith("json")
-    if textual and body and not body.endswith(b"\n"):
-        body += b"\n"
-    sys.stdout.flush()
-    sys.stdout.buffer.write(body)
-    sys.stdout.buffer.flush()
-
-
-def command_invoke(args: argparse.Namespace) -> int:
-    """``extkit invoke APP_DIR FUNCTION``: one invocation through the full engine, no server.
-
-    The response body goes to stdout, logs to stderr. Exit status: 0 success; 1 the invocation
-    failed (an exception, a rejection, a timeout, or an HTTP status of 400 or more); 2 a bad
-    command line (unknown function, bad ``--param``/``--json``, a method the function does not
-    accept); 3 the app cannot be loaded. Function keys are not needed: this is a local, trusted
-    call.
-    """
-    from .logs import configure_logging
-
-    configure_logging(args.log_format, stream=sys.stderr)
-    try:
-        app = load_app(args.app_dir)
-    except AppLoadError as exc:
-        print(f"extkit invoke: {exc}", file=sys.stderr)
-        return 3
-    for note in app.warnings:
-        logging.getLogger("extkit.loader").warning("%s", note)
-    level = app.settings.log_level()
-    if level is not None:
-        logging.getLogger().setLevel(level)
-    try:
-        fn = _find(app, args.function)
-        if fn.spec.trigger == "http":
-            request = _build_request(fn.spec, args, app.settings.route_prefix)
-        elif args.data is not None or args.json_body is not None or args.param:
-            raise _UsageError(f"{fn.name} is a {fn.spec.trigger} function: it takes no request")
-    except _UsageError as exc:
-        print(f"extkit invoke: {exc}", file=sys.stderr)
-        return 2
-    executor = ThreadPoolExecutor(1, thread_name_prefix="extkit-invoke")
-    timeout = app.settings.function_timeout
-    try:
-        if fn.spec.trigger == "http":
-            response = asyncio.run(invoke_http(fn, request, executor=executor, timeout=timeout))
-            _print_body(response)
-            failed = response.status_code >= 400
-            if failed:
-                print(
-                    f"extkit invoke: {fn.name} answered {response.status_code} "
-                    f"(invocation {response.headers.get(INVOCATION_ID_HEADER)})",
-                    file=sys.stderr,
-                )
-        else:
-            from .schedule import TimerRequest
-
-            timer = TimerRequest(past_due=False)
-            error = asyncio.run(invoke_timer(fn, timer, executor=executor, timeout=timeout))
-            failed = error is not None
-    finally:
-        app.engine.shutdown()
-        executor.shutdown(wait=False, cancel_futures=True)
-    if failed and any(thread.is_alive() for thread in _executor_threads(executor)):
-        # The function timed out and is still running on its thread; Python would wait for it
-        # at exit. Its outcome is already reported, so leave without waiting.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
-    return 1 if failed else 0
-
-
-def _executor_threads(executor: ThreadPoolExecutor) -> list[Any]:
-    return list(getattr(executor, "_threads", ()))

@@ -1,5 +1,5 @@
-"""``extkit new-extension`` and ``extkit new-app``: starting points that build, lint and pass
-their own tests exactly as generated.
+"""Scaffolds for ``extkit new-extension`` and ``extkit new-app`` (:mod:`extkit.cli.new`): starting
+points that build, lint and pass their own tests exactly as generated.
 
 An extension package follows the layout of the bundled ones: ``src/`` layout, a ``pyproject.toml``
 that declares the class in the ``extkit.extensions`` entry-point group (so ``extkit extensions``
@@ -12,11 +12,9 @@ The templates are plain strings in this module; ``string.Template`` fills ``$nam
 
 from __future__ import annotations
 
-import argparse
 import keyword
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +23,6 @@ from typing import Final, Literal
 
 __all__ = [
     "ExtensionNames",
-    "command_new_app",
-    "command_new_extension",
     "extension_names",
     "write_app",
     "write_extension",
@@ -130,38 +126,6 @@ def _requirement(current: str) -> str:
     """``extkit>=X.Y``: the running extkit's minor version, so scaffolds get the API they use."""
     match = re.match(r"(\d+)\.(\d+)", current)
     return f"extkit>={match.group(1)}.{match.group(2)}" if match else "extkit"
-
-
-def command_new_extension(args: argparse.Namespace) -> int:
-    """``extkit new-extension NAME [--scope app|function] [--dir PATH]``."""
-    try:
-        root = write_extension(args.name, scope=args.scope, directory=args.dir)
-    except ScaffoldError as exc:
-        print(f"extkit new-extension: {exc}", file=sys.stderr)
-        return 2
-    names = extension_names(args.name)
-    print(f"Created {root} ({args.scope}-level extension {names.class_name}).")
-    print("Next steps:")
-    print(f"  cd {root}")
-    print('  python -m pip install -e . pytest   # entry point "' + names.entry_point + '"')
-    print("  python -m pytest")
-    print("  python -m build                       # wheel and sdist in dist/")
-    return 0
-
-
-def command_new_app(args: argparse.Namespace) -> int:
-    """``extkit new-app [PATH]``."""
-    try:
-        root = write_app(args.path)
-    except ScaffoldError as exc:
-        print(f"extkit new-app: {exc}", file=sys.stderr)
-        return 2
-    print(f"Created a function app in {root}.")
-    print("Next steps:")
-    print(f"  cd {root}")
-    print("  python -m pip install -r requirements.txt")
-    print("  extkit start      # then open http://127.0.0.1:7071/api/HttpTrigger?name=Ada")
-    return 0
 
 
 # --- extension package templates ----------------------------------------------------------------

@@ -18,13 +18,8 @@ import pytest
 
 from extkit import AppExtensionBase, isolated_registry
 from extkit.cli import main
-from extkit.discovery import (
-    ENTRY_POINT_GROUP,
-    installed_extensions,
-    list_extensions,
-    load_installed,
-    render_report,
-)
+from extkit.cli.extensions import hooks_of, list_extensions, render_report
+from extkit.discovery import ENTRY_POINT_GROUP, installed_extensions, load_installed
 from extkit.testing import RecordingRegistry
 
 _counter = itertools.count()
@@ -333,8 +328,6 @@ def test_the_bundled_extensions_are_listed_once_installed() -> None:
 
 
 def test_an_app_extension_class_is_recognised_as_one() -> None:
-    from extkit.discovery import _hooks_of
-
     with isolated_registry():
 
         class Only(AppExtensionBase):
@@ -342,5 +335,5 @@ def test_an_app_extension_class_is_recognised_as_one() -> None:
             def shutdown_app_level(cls) -> None:
                 pass
 
-    assert _hooks_of(Only) == ("app", ["shutdown_app_level"])
-    assert _hooks_of(object()) == (None, [])
+    assert hooks_of(Only) == ("app", ["shutdown_app_level"])
+    assert hooks_of(object()) == (None, [])

@@ -120,8 +120,8 @@ def test_generated_extension_is_defined_correctly(tmp_path: Path) -> None:
         root = write_extension(f"probe-{scope}", scope=scope, directory=tmp_path)
         code = (
             f"import extkit, extkit_probe_{scope} as m\n"
-            "from extkit.discovery import _hooks_of\n"
-            f"print(_hooks_of(m.Probe{scope.capitalize()}Extension))\n"
+            "from extkit.cli.extensions import hooks_of\n"
+            f"print(hooks_of(m.Probe{scope.capitalize()}Extension))\n"
         )
         out = _run([sys.executable, "-c", code], tmp_path, pythonpath=root / "src")
         expected = (

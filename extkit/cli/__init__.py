@@ -1,14 +1,14 @@
-"""The ``extkit`` command line: one subcommand per job, each implemented next to its concept.
+"""The ``extkit`` command line: one subcommand per job, one module per subcommand.
 
-The parser (the flags are a public contract) lives here; each command's work lives in the module
-that owns the concept and is imported only when that command runs, so ``extkit --help`` stays fast.
+The parser (the flags are a public contract) lives here; each command lives in its own module of
+this package (``start``, ``invoke``, ``extensions``, ``new``), imported only when that command
+runs, so ``extkit --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final, cast
@@ -17,22 +17,12 @@ __all__ = ["build_parser", "main"]
 
 #: subcommand -> "module:function" taking the parsed arguments and returning an exit code.
 COMMANDS: Final = {
-    "start": "extkit.host:command_start",
-    "invoke": "extkit.bindings:command_invoke",
-    "extensions": "extkit.discovery:command_extensions",
-    "new-app": "extkit.scaffold:command_new_app",
-    "new-extension": "extkit.scaffold:command_new_extension",
+    "start": "extkit.cli.start:command_start",
+    "invoke": "extkit.cli.invoke:command_invoke",
+    "extensions": "extkit.cli.extensions:command_extensions",
+    "new-app": "extkit.cli.new:command_new_app",
+    "new-extension": "extkit.cli.new:command_new_extension",
 }
-
-
-def _default_workers() -> int:
-    raw = os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", "1")
-    try:
-        return max(1, int(raw))
-    except ValueError:
-        raise SystemExit(
-            f"extkit: FUNCTIONS_WORKER_PROCESS_COUNT={raw!r} is not a whole number"
-        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,15 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from . import __version__
+        from .. import __version__
 
         print(f"extkit {__version__}")
         return 0
     if args.command is None:
         parser.print_help()
         return 2
-    if getattr(args, "workers", 0) is None:
-        args.workers = _default_workers()
     module_name, _, function_name = COMMANDS[args.command].partition(":")
     command = cast(
         Callable[[argparse.Namespace], int],

@@ -1,0 +1,223 @@
+"""An app's settings files, ``local.settings.json`` and ``host.json``, as :class:`HostSettings`.
+
+``local.settings.json``'s ``Values`` become environment variables (a variable already set in the
+process wins), so the extensions gate ``PYTHON_ENABLE_WORKER_EXTENSIONS`` may live there; its
+``Host.LocalHttpPort`` is the port ``extkit start`` uses without ``--port``. ``host.json`` sets the
+route prefix, the function timeout, log levels, and extkit's own options (``extkit.*``). A problem
+is reported with the file it is in; a ``host.json`` with problems leaves the defaults in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ._app_files import read_json_object, shown
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "HostSettings",
+    "apply_local_settings",
+    "python_log_level",
+    "read_host_json",
+]
+
+DEFAULT_MAX_BODY: Final = 100 * 1024 * 1024
+
+_TIMEOUT: Final = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2}(?:\.\d+)?)")
+#: host.json log level names (the reference's) -> Python levels. "None" switches a category off.
+_LOG_LEVELS: Final[Mapping[str, int]] = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "information": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "none": logging.CRITICAL + 10,
+}
+_EXTKIT_KEYS: Final = ("disabledExtensions", "maxRequestBodyBytes")
+
+
+def python_log_level(value: str) -> int:
+    """The Python level for a host.json level name (``Information`` -> ``logging.INFO``)."""
+    return _LOG_LEVELS[value.strip().lower()]
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """What ``host.json`` (and ``local.settings.json``'s ``Host``) configure for the host."""
+
+    route_prefix: str = "api"
+    #: ``functionTimeout`` in seconds; ``None`` = no limit (absent, or ``"-1"``).
+    function_timeout: float | None = None
+    #: ``logging.logLevel``: category (``default``, ``Function``, ``Function.<Name>``, a Python
+    #: logger name) -> level name as written (``Information``); see :meth:`log_level`.
+    log_levels: dict[str, str] = field(default_factory=dict)
+    #: ``extkit.maxRequestBodyBytes``: larger requests get 413.
+    max_request_body_bytes: int = DEFAULT_MAX_BODY
+    #: ``extensions.http.customHeaders``: added to every HTTP response.
+    custom_headers: dict[str, str] = field(default_factory=dict)
+    #: ``functions``: when given, only these functions are loaded.
+    functions: tuple[str, ...] | None = None
+    #: ``extkit.disabledExtensions``: beats ``EXTKIT_DISABLED_EXTENSIONS`` when given.
+    disabled_extensions: tuple[str, ...] | None = None
+    #: ``local.settings.json`` ``Host.LocalHttpPort``, for ``extkit start`` without ``--port``.
+    local_http_port: int | None = None
+
+    def log_level(self, category: str = "default") -> int | None:
+        """The Python level configured for ``category``, falling back along dotted prefixes
+        (``Function.HttpTrigger.User`` -> ``Function.HttpTrigger`` -> ``Function``) and then to
+        ``default``; ``None`` when nothing is configured."""
+        folded = {key.lower(): value for key, value in self.log_levels.items()}
+        parts = category.lower().split(".")
+        for end in range(len(parts), 0, -1):
+            found = folded.get(".".join(parts[:end]))
+            if found is not None:
+                return python_log_level(found)
+        found = folded.get("default")
+        return None if found is None else python_log_level(found)
+
+
+def apply_local_settings(
+    root: Path, set_env: Callable[[str, str], None], problems: list[str]
+) -> int | None:
+    """Export ``Values`` (the process environment wins); return ``Host.LocalHttpPort``."""
+    path = root / "local.settings.json"
+    if not path.is_file():
+        return None
+    data = read_json_object(path, problems)
+    if data is None:
+        return None
+    if data.get("IsEncrypted") is True:
+        problems.append(
+            f'{shown(path)}: "IsEncrypted" is true; extkit reads plain values only '
+            "(decrypt the file or set IsEncrypted to false)"
+        )
+        return None
+    values = data.get("Values", {})
+    if not isinstance(values, dict):
+        problems.append(f'{shown(path)}: "Values" must be an object of names to strings')
+        values = {}
+    for name, value in values.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            text = str(value)
+        else:
+            problems.append(
+                f"{shown(path)}: Values.{name} must be a string (or number), got "
+                f"{type(value).__name__}"
+            )
+            continue
+        if name not in os.environ:
+            set_env(name, text)
+    host = data.get("Host", {})
+    port = host.get("LocalHttpPort") if isinstance(host, dict) else None
+    if port is None:
+        return None
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        problems.append(f"{shown(path)}: Host.LocalHttpPort must be a port number, got {port!r}")
+        return None
+    return port
+
+
+def _parse_timeout(raw: Any, where: str, problems: list[str]) -> float | None:
+    if raw is None or raw == "-1" or raw == -1:
+        return None
+    found = _TIMEOUT.fullmatch(raw.strip()) if isinstance(raw, str) else None
+    if found is None:
+        problems.append(
+            f'{where}: functionTimeout {raw!r} is not a duration; expected "hh:mm:ss" '
+            '(e.g. "00:05:00"), "d.hh:mm:ss", or "-1" for no limit'
+        )
+        return None
+    days, hours, minutes, seconds = found.groups()
+    if int(minutes) > 59 or float(seconds) >= 60:
+        problems.append(f"{where}: functionTimeout {raw!r}: minutes and seconds must be below 60")
+        return None
+    total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if total <= 0:
+        problems.append(f'{where}: functionTimeout {raw!r} must be longer than zero (or "-1")')
+        return None
+    return total
+
+
+def _string_list(value: Any, where: str, problems: list[str]) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(f"{where} must be a list of strings, got {value!r}")
+        return None
+    return tuple(value)
+
+
+def read_host_json(
+    root: Path, local_port: int | None, problems: list[str], notes: list[str]
+) -> HostSettings:
+    path = root / "host.json"
+    if not path.is_file():
+        notes.append(f"{shown(path)} not found: using the default host settings")
+        return HostSettings(local_http_port=local_port)
+    before = len(problems)
+    data = read_json_object(path, problems) or {}
+    where = shown(path)
+    version = data.get("version", "2.0")
+    if version != "2.0":
+        problems.append(f'{where}: "version" is {version!r}; expected "2.0"')
+    http = _object(data, "extensions", where, problems).get("http", {})
+    if not isinstance(http, dict):
+        problems.append(f"{where}: extensions.http must be an object")
+        http = {}
+    prefix = http.get("routePrefix", "api")
+    if not isinstance(prefix, str):
+        problems.append(f"{where}: extensions.http.routePrefix must be a string, got {prefix!r}")
+        prefix = "api"
+    headers = http.get("customHeaders", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        problems.append(f"{where}: extensions.http.customHeaders must be an object of strings")
+        headers = {}
+    levels = _object(_object(data, "logging", where, problems), "logLevel", where, problems)
+    for category, level in levels.items():
+        if not isinstance(level, str) or level.strip().lower() not in _LOG_LEVELS:
+            problems.append(
+                f"{where}: logging.logLevel.{category} is {level!r}; expected one of "
+                "Trace, Debug, Information, Warning, Error, Critical, None"
+            )
+    own = _object(data, "extkit", where, problems)
+    for key in own:
+        if key not in _EXTKIT_KEYS:
+            problems.append(
+                f"{where}: extkit.{key} is not an extkit setting; known: {', '.join(_EXTKIT_KEYS)}"
+            )
+    max_body = own.get("maxRequestBodyBytes", DEFAULT_MAX_BODY)
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
+        problems.append(
+            f"{where}: extkit.maxRequestBodyBytes must be a positive whole number, got {max_body!r}"
+        )
+        max_body = DEFAULT_MAX_BODY
+    settings = HostSettings(
+        route_prefix=prefix.strip().strip("/"),
+        function_timeout=_parse_timeout(data.get("functionTimeout"), where, problems),
+        log_levels={str(k): str(v) for k, v in levels.items()},
+        max_request_body_bytes=max_body,
+        custom_headers=dict(headers),
+        functions=_string_list(data.get("functions"), f"{where}: functions", problems),
+        disabled_extensions=_string_list(
+            own.get("disabledExtensions"), f"{where}: extkit.disabledExtensions", problems
+        ),
+        local_http_port=local_port,
+    )
+    return settings if len(problems) == before else HostSettings(local_http_port=local_port)
+
+
+def _object(data: dict[str, Any], key: str, where: str, problems: list[str]) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        problems.append(f"{where}: {key!r} must be an object, got {type(value).__name__}")
+        return {}
+    return value

@@ -17,18 +17,21 @@ if TYPE_CHECKING:
 APPS = Path(__file__).parent / "apps"
 
 
+@pytest.fixture(autouse=True)
+def _only_the_apps_own_extensions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled extensions installed here stay out, unless a test sets
+    ``EXTKIT_DISABLED_EXTENSIONS`` itself (``enable`` imports installed extensions)."""
+    monkeypatch.setenv("EXTKIT_DISABLED_EXTENSIONS", "timer,tracing")
+
+
 @pytest.fixture
-def azure_worker(
-    monkeypatch: pytest.MonkeyPatch, extkit_registry: RecordingRegistry
-) -> Iterator[Callable[[str], AzureWorker]]:
+def azure_worker(extkit_registry: RecordingRegistry) -> Iterator[Callable[[str], AzureWorker]]:
     """``azure_worker("runtime_app")``: Azure's worker with that app of ``apps/`` loaded.
 
-    The app's extensions register in the test's registry. The bundled extensions installed in
-    this environment stay out unless the test sets ``EXTKIT_DISABLED_EXTENSIONS`` itself.
+    The app's extensions register in the test's registry.
     """
     from azure_worker import AzureWorker
 
-    monkeypatch.setenv("EXTKIT_DISABLED_EXTENSIONS", "timer,tracing")
     workers: list[AzureWorker] = []
     with asyncio.Runner() as runner:
 

@@ -247,3 +247,13 @@ def test_installed_extensions_run_as_on_extkit_start(
 
     [line] = messages(extkit_logs, outcome, "extkit.extensions.TimerExtension")
     assert line.startswith("Time taken to execute hello is ")
+
+
+def test_a_binding_named_context_keeps_its_name(azure_worker, extkit_logs) -> None:
+    worker = azure_worker(APP)
+
+    outcome = worker.http("binding_named_context", trigger="context", method="POST")
+
+    assert outcome.http().text == "a binding named context"
+    # The worker hands over no invocation context here; its invocation id variable is used.
+    assert messages(extkit_logs, outcome, "root") == ["the request is named context: POST"]

@@ -107,3 +107,9 @@ def cached_out(req: func.HttpRequest, resp: func.Out[func.HttpResponse]) -> None
 @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
 def tick(timer: func.TimerRequest) -> None:
     logging.info("tick (past due: %s)", timer.past_due)
+
+
+@app.route(route="named-context", trigger_arg_name="context")
+def binding_named_context(context: func.HttpRequest) -> func.HttpResponse:
+    logging.info("the request is named context: %s", context.method)
+    return func.HttpResponse("a binding named context")

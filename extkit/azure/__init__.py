@@ -1,11 +1,28 @@
-"""Code written for Azure Functions, with extkit (``pip install "extkit[azure]"``).
+"""Code written for Azure Functions, on extkit (``pip install "extkit[azure]"``).
 
-- :func:`enable`: inside Azure's own Python worker, run extkit's engine (and every registered
-  extension) around each invocation it makes.
+Apps written against ``azure.functions`` run on extkit's host unchanged, and so do extensions
+written against ``azure.functions.AppExtensionBase`` / ``FuncExtensionBase``. The loader and the
+bindings call into this package only once an app has imported ``azure.functions``; importing
+``extkit.azure`` itself does not need that library.
+
+- :func:`enable`: inside Azure's own Python worker, run extkit's engine (extkit's extensions and
+  Azure-written ones) around each invocation it makes: ``extkit.azure.enable(app)``.
 """
 
 from __future__ import annotations
 
-from ._runtime import enable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._runtime import enable
 
 __all__ = ["enable"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: it needs azure.functions, which importing this package does not.
+    if name == "enable":
+        from ._runtime import enable
+
+        return enable
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

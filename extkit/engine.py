@@ -31,6 +31,7 @@ loop over 100 ms is reported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -49,7 +50,7 @@ from .context import Context, invocation_local
 from .errors import InvocationTimeout, RejectInvocation, ShortCircuit
 from .registry import HookObserver, HookPhase, Registration, Registry, current_registry
 
-__all__ = ["Engine", "LoadedFunction"]
+__all__ = ["Engine", "LoadedFunction", "raised_by"]
 
 _CONTROL: Final = (RejectInvocation, ShortCircuit)
 _NO_AROUNDS: Final[list[Any]] = []  # shared, never written: a plan without around hooks
@@ -191,15 +192,36 @@ def _exited(
     if isinstance(exc, ShortCircuit) and exc is not error:
         return exc.result, None
     if exc is error or isinstance(exc, RejectInvocation) or not isinstance(exc, Exception):
-        return None, _latest(error, exc)
+        return None, _latest(error, exc, layer, "around")
     _report(layer, "around", context, exc)
     return result, error
 
 
-def _latest(error: BaseException | None, exc: BaseException) -> BaseException:
-    """``exc``, raised on the way out, replaces ``error`` as a ``finally`` block's would."""
-    if error is not None and exc is not error and exc.__context__ is None:
-        exc.__context__ = error
+def _blamed(exc: BaseException, layer: _Layer, hook: str) -> BaseException:
+    """Mark a ``BaseException`` that is not an ``Exception`` with the extension (and hook) it
+    came from, the first time, so whoever contains it can say so (:func:`raised_by`)."""
+    if not isinstance(exc, Exception) and raised_by(exc) is None:
+        with contextlib.suppress(AttributeError, TypeError):
+            exc.extkit_raised_by = f"extension {layer.name} in {hook}"  # type: ignore[attr-defined]
+    return exc
+
+
+def raised_by(exc: BaseException) -> str | None:
+    """Which extension's hook raised ``exc`` (a ``BaseException`` the engine let through), as
+    ``"extension NAME in HOOK"``; ``None`` for the function's own or any other."""
+    found = getattr(exc, "extkit_raised_by", None)
+    return found if isinstance(found, str) else None
+
+
+def _latest(
+    error: BaseException | None, exc: BaseException, layer: _Layer, role: str
+) -> BaseException:
+    """``exc``, raised on the way out by ``layer``'s hook, replaces ``error`` as a ``finally``
+    block's would (and, when it is new, is marked as the hook's)."""
+    if exc is not error:
+        _blamed(exc, layer, layer.hook(role))
+        if error is not None and exc.__context__ is None:
+            exc.__context__ = error
     return exc
 
 
@@ -238,7 +260,7 @@ def _run(
     except ShortCircuit as short:  # a hook answered: the function does not run
         result = short.result
     except BaseException as exc:  # a rejection, or a KeyboardInterrupt and the like
-        error = exc
+        error = _blamed(exc, layers[depth - 1], "its way in")
     else:
         if claim is None or claim.starts(depth, arounds):
             try:
@@ -264,7 +286,7 @@ def _run(
             except Exception as exc:
                 _report(layer, "post", context, exc)
             except BaseException as exc:
-                result, error = None, _latest(error, exc)
+                result, error = None, _latest(error, exc, layer, "post")
     return result if error is None else unwrapped(None, error)
 
 
@@ -347,7 +369,7 @@ async def _run_async(
         except ShortCircuit as short:
             result = short.result
         except BaseException as exc:
-            error = exc
+            error = _blamed(exc, layers[depth - 1], "its way in")
         else:
             if claim is None or claim.starts(depth, arounds):
                 try:
@@ -379,7 +401,7 @@ async def _run_async(
             except Exception as exc:
                 _report(layer, "post", context, exc)
             except BaseException as exc:
-                result, error = None, _latest(error, exc)
+                result, error = None, _latest(error, exc, layer, "post")
     return result if error is None else unwrapped(None, error)
 
 

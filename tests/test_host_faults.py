@@ -1,0 +1,118 @@
+"""The host survives what production throws at it: each test is one fault, against a real host."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hostutil import HostProcess, running_host, wait_until
+
+APPS = Path(__file__).parent / "apps"
+
+
+def fault_app(tmp: Path, **host_json: Any) -> Path:
+    """The fault app in ``tmp``, with ``host_json`` merged into its host.json."""
+    target = tmp / "app"
+    shutil.copytree(APPS / "host_faults", target, ignore=shutil.ignore_patterns("__pycache__"))
+    settings = {"version": "2.0", **host_json}
+    (target / "host.json").write_text(json.dumps(settings), encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module", params=[None, "00:00:05"], ids=["no-timeout", "timeout"])
+def host(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HostProcess]:
+    extra = {} if request.param is None else {"functionTimeout": request.param}
+    app = fault_app(tmp_path_factory.mktemp("faults"), **extra)
+    with running_host(app, "--log-format", "json") as running:
+        yield running
+
+
+def errors_of(host: HostProcess, invocation_id: str) -> list[dict[str, Any]]:
+    return [
+        line
+        for line in host.json_logs()
+        if line.get("level") == "error" and invocation_id in json.dumps(line)
+    ]
+
+
+def one_error(host: HostProcess, invocation_id: str) -> dict[str, Any]:
+    """Exactly one ERROR line for the invocation, and none from the server itself."""
+    wait_until(lambda: errors_of(host, invocation_id), what=f"an error line for {invocation_id}")
+    # One more request served after it: whatever the invocation logged is written by now.
+    assert host.get("/api/sync/none").status_code == 200
+    found = errors_of(host, invocation_id)
+    assert len(found) == 1, found
+    assert "Exception in ASGI application" not in host.output() + host.errors()
+    return dict(found[0])
+
+
+def raw_exchange(host: HostProcess, data: bytes, *, timeout: float = 5.0) -> bytes:
+    """Send ``data`` on a fresh connection and read until the server closes it or goes quiet."""
+    with socket.create_connection(("127.0.0.1", host.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+        return received
+
+
+# --- 1. no request can end or wedge the host ----------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("kind", ["exit", "interrupt", "custom"])
+def test_a_base_exception_from_a_function_costs_one_request(
+    host: HostProcess, flavour: str, kind: str
+) -> None:
+    response = host.get(f"/api/{flavour}/{kind}")
+    assert response.status_code == 500
+    invocation_id = response.headers["x-invocation-id"]
+    assert invocation_id in response.text
+    line = one_error(host, invocation_id)
+    assert line["invocation_id"] == invocation_id
+    assert f"{flavour}_fails" in line["event"]
+    assert host.process.poll() is None
+    assert host.get(f"/api/{flavour}/none").status_code == 200
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_base_exception_from_a_post_hook_names_the_extension(
+    host: HostProcess, flavour: str
+) -> None:
+    response = host.get(f"/api/{flavour}/none", params={"boom": "1"})
+    assert response.status_code == 500
+    invocation_id = response.headers["x-invocation-id"]
+    line = one_error(host, invocation_id)
+    assert "Boom" in line["event"] and f"{flavour}_fails" in line["event"]
+    # The extension outside it still ran its post hook, and saw the failure.
+    witnessed = wait_until(
+        lambda: [
+            entry["witnessed"]
+            for entry in host.json_logs()
+            if entry.get("invocation_id") == invocation_id and "witnessed" in entry
+        ],
+        what="the witness post hook",
+    )
+    assert witnessed == ["HookFault"]
+    assert host.get(f"/api/{flavour}/none").status_code == 200
+    assert host.process.poll() is None
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is Python 3.11+")
+def test_a_function_raising_cancellation_does_not_cancel_the_host(host: HostProcess) -> None:
+    for flavour in ("sync", "async"):
+        response = host.get(f"/api/{flavour}/cancel")
+        assert response.status_code == 500
+        one_error(host, response.headers["x-invocation-id"])
+    assert host.get("/api/async/none").status_code == 200

@@ -116,3 +116,29 @@ def test_a_function_raising_cancellation_does_not_cancel_the_host(host: HostProc
         assert response.status_code == 500
         one_error(host, response.headers["x-invocation-id"])
     assert host.get("/api/async/none").status_code == 200
+
+
+# --- 5. every response is valid HTTP ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "function", "problem"),
+    [
+        ("/api/status/999", "bad_status", "999"),
+        ("/api/status/600", "bad_status", "600"),
+        ("/api/status/101", "bad_status", "101"),
+        ("/api/status/0", "bad_status", "0"),
+        ("/api/header", "bad_header", "x-next"),
+        ("/api/name", "bad_header_name", "bad name"),
+    ],
+)
+def test_an_invalid_response_is_a_500_never_a_reset(
+    host: HostProcess, path: str, function: str, problem: str
+) -> None:
+    response = host.get(path)
+    assert response.status_code == 500
+    assert "set-cookie" not in response.headers
+    invocation_id = response.headers["x-invocation-id"]
+    line = one_error(host, invocation_id)
+    assert line["invocation_id"] == invocation_id
+    assert function in line["event"] and problem in line["event"]

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -34,7 +35,7 @@ from .app import FunctionSpec
 from .context import Context, TraceContext
 from .correlation import invocation_scope
 from .engine import raised_by
-from .errors import InvocationTimeout, RejectInvocation
+from .errors import InvocationNotStarted, InvocationTimeout, RejectInvocation
 from .http import HttpRequest, HttpResponse, Out
 from .loader import AppFunction, AppLoadError, LoadedApp, load_app
 
@@ -149,6 +150,13 @@ def error_response(
             except BindingError:
                 pass
         return HttpResponse(error.reason, status_code=error.status_code, mimetype="text/plain")
+    if isinstance(error, InvocationNotStarted):
+        return HttpResponse(
+            f"Function '{function_name}' could not start in time{ref}: the host is busy.",
+            status_code=503,
+            headers={"Retry-After": str(max(1, math.ceil(error.timeout)))},
+            mimetype="text/plain",
+        )
     if isinstance(error, InvocationTimeout):
         return HttpResponse(
             f"Function '{function_name}' timed out after {error.timeout:g} s{ref}.",

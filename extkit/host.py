@@ -38,7 +38,6 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Final, final
 from urllib.parse import parse_qsl, quote
@@ -53,6 +52,7 @@ from .http import HttpRequest, HttpResponse, _Headers
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, AppLoadError, LoadedApp, load_app, python_log_level
 from .logs import configure_logging
+from .pool import FunctionPool
 from .routing import Router
 from .schedule import Schedule, ScheduleStatus, TimerRequest, parse_schedule
 from .wire import response_problem
@@ -146,7 +146,7 @@ class Host:
         ]
         # Pool threads start lazily, so a pool exists before the lifespan starts (an ASGI server
         # that skips the lifespan still works).
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extkit-function")
+        self.pool = FunctionPool(threads)
         self._timer_lock_path = timer_lock
         self._announce = announce
         self._exit_if_stuck = exit_if_stuck

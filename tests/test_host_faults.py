@@ -6,7 +6,9 @@ import json
 import shutil
 import socket
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +144,56 @@ def test_an_invalid_response_is_a_500_never_a_reset(
     line = one_error(host, invocation_id)
     assert line["invocation_id"] == invocation_id
     assert function in line["event"] and problem in line["event"]
+
+
+# --- 2. timeouts that mean something --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
+    """One function thread, a two-second limit: a burst queues, a hung call holds the thread."""
+    app = fault_app(tmp_path_factory.mktemp("busy"), functionTimeout="00:00:02")
+    with running_host(app, "--log-format", "json", "--threads", "1") as running:
+        yield running
+
+
+def started_ids(host: HostProcess) -> set[str]:
+    return {line["invocation_id"] for line in host.json_logs() if "slept" in str(line.get("event"))}
+
+
+def test_the_limit_counts_from_the_start_and_a_call_that_cannot_start_never_runs(
+    busy: HostProcess,
+) -> None:
+    # Three 1.2 s calls on one thread: the second waits 1.2 s and then runs in its 2 s; the
+    # third would wait 2.4 s, so it is refused at 2 s instead of running later.
+    with ThreadPoolExecutor(3) as clients:
+        calls = [clients.submit(busy.get, "/api/sleep/1200") for _ in range(3)]
+        responses = [call.result() for call in calls]
+    assert sorted(r.status_code for r in responses) == [200, 200, 503]
+    refused = next(r for r in responses if r.status_code == 503)
+    assert int(refused.headers["retry-after"]) >= 1
+    refused_id = refused.headers["x-invocation-id"]
+    assert busy.get("/api/sleep/10").status_code == 200  # the thread is free again
+    ran = started_ids(busy)
+    assert refused_id not in ran
+    assert {r.headers["x-invocation-id"] for r in responses if r.status_code == 200} <= ran
+
+
+def test_a_hung_sync_call_is_answered_at_its_limit_and_its_late_end_is_logged(
+    busy: HostProcess,
+) -> None:
+    started = time.monotonic()
+    response = busy.get("/api/hang", params={"s": "3.5"})
+    assert response.status_code == 504
+    assert time.monotonic() - started < 3.2
+    invocation_id = response.headers["x-invocation-id"]
+    # A replacement thread serves others meanwhile.
+    assert busy.get("/api/sleep/10").status_code == 200
+    late = busy.wait_for_log(
+        lambda line: line.get("invocation_id") == invocation_id and "ended" in line["event"],
+        timeout=10,
+    )
+    assert late["level"] == "warning" and "after its 2 s time limit" in late["event"]
+    # With one thread the pool lends one replacement: that is its cap, and it says so.
+    cap = [line for line in busy.json_logs() if "replacement threads are lent" in line["event"]]
+    assert cap and cap[0]["level"] == "warning" and "--workers" in cap[0]["event"]

@@ -1,6 +1,7 @@
 """Fixture app for the fault suite: functions that fail in every way production can make them."""
 
 import asyncio
+import logging
 import sys
 import threading
 import time
@@ -11,6 +12,7 @@ from extkit import HttpRequest, HttpResponse
 from extkit.app import AuthLevel, FunctionApp
 
 app = FunctionApp(http_auth_level=AuthLevel.ANONYMOUS)
+logger = logging.getLogger("host_faults")
 
 
 class AppFault(BaseException):
@@ -67,6 +69,7 @@ def nested_json(req: HttpRequest) -> str:
 
 @app.route(route="sleep/{ms:int}")
 def sleeps(req: HttpRequest) -> str:
+    logger.info("slept: started")
     time.sleep(req.route_params["ms"] / 1000)
     return f"slept {threading.current_thread().name}"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostutil import HostProcess, running_host, wait_until
+from hostutil import HostProcess, run_host_to_exit, running_host, wait_until
 
 APPS = Path(__file__).parent / "apps"
 
@@ -197,3 +197,20 @@ def test_a_hung_sync_call_is_answered_at_its_limit_and_its_late_end_is_logged(
     # With one thread the pool lends one replacement: that is its cap, and it says so.
     cap = [line for line in busy.json_logs() if "replacement threads are lent" in line["event"]]
     assert cap and cap[0]["level"] == "warning" and "--workers" in cap[0]["event"]
+
+
+# --- 4. secrets: keys never fail open ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [",", "  ", ""])
+def test_a_key_variable_that_holds_no_key_stops_the_host(tmp_path: Path, value: str) -> None:
+    result = run_host_to_exit(fault_app(tmp_path), env={"EXTKIT_FUNCTION_KEY": value})
+    assert result.returncode != 0
+    assert "EXTKIT_FUNCTION_KEY" in result.stderr and "holds no key" in result.stderr
+
+
+def test_open_keyed_functions_are_a_warning_even_at_log_level_none(tmp_path: Path) -> None:
+    app = fault_app(tmp_path, logging={"logLevel": {"default": "None"}})
+    with running_host(app, "--log-format", "json") as running:
+        line = running.wait_for_log(lambda entry: "no keys are configured" in entry["event"])
+    assert line["level"] == "warning" and "keyed" in line["event"]

@@ -16,6 +16,7 @@ from .engine import Engine, LoadedFunction
 from .errors import (
     ExtensionDefinitionError,
     FunctionExtensionException,
+    InvocationNotStarted,
     InvocationTimeout,
     RejectInvocation,
     ShortCircuit,
@@ -47,6 +48,7 @@ __all__ = [
     "FunctionExtensionException",
     "HttpRequest",
     "HttpResponse",
+    "InvocationNotStarted",
     "InvocationTimeout",
     "LoadedFunction",
     "Out",

@@ -17,8 +17,10 @@ The host and ``extkit invoke`` (:mod:`extkit.cli.invoke`) both go through :func:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Mapping
@@ -28,7 +30,8 @@ from typing import Any, Final
 from .app import FunctionSpec
 from .context import Context, TraceContext
 from .correlation import invocation_scope
-from .errors import InvocationTimeout, RejectInvocation
+from .engine import raised_by
+from .errors import InvocationNotStarted, InvocationTimeout, RejectInvocation
 from .http import HttpRequest, HttpResponse, Out
 from .loader import AppFunction
 
@@ -153,6 +156,13 @@ def error_response(
             except BindingError:
                 pass
         return HttpResponse(error.reason, status_code=error.status_code, mimetype="text/plain")
+    if isinstance(error, InvocationNotStarted):
+        return HttpResponse(
+            f"Function '{function_name}' could not start in time{ref}: the host is busy.",
+            status_code=503,
+            headers={"Retry-After": str(max(1, math.ceil(error.timeout)))},
+            mimetype="text/plain",
+        )
     if isinstance(error, InvocationTimeout):
         return HttpResponse(
             f"Function '{function_name}' timed out after {error.timeout:g} s{ref}.",
@@ -201,10 +211,12 @@ def _log_outcome(
     elif isinstance(error, InvocationTimeout):
         _log.error("%s (invocation %s)", error, context.invocation_id)
     elif error is not None and not isinstance(error, BindingError):
+        culprit = raised_by(error)
         _log.error(
-            "function %s failed (invocation %s): %s: %s",
+            "function %s failed (invocation %s): %s%s: %s",
             spec.name,
             context.invocation_id,
+            "" if culprit is None else f"{culprit} raised ",
             type(error).__name__,
             error,
             exc_info=error,
@@ -220,6 +232,19 @@ def _log_outcome(
 
 
 # --- one invocation -----------------------------------------------------------------------------
+
+
+def _contained(exc: BaseException) -> BaseException:
+    """``exc`` as the invocation's failure, or re-raised when it is not the invocation's to keep:
+    the cancellation of the task serving it. A ``SystemExit``, ``KeyboardInterrupt`` or an app's
+    own ``BaseException`` from a function or a hook ends that invocation only (a real signal
+    reaches the server's handlers, never the function)."""
+    if isinstance(exc, asyncio.CancelledError):
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+        if task is None or cancelling is None or cancelling():
+            raise exc
+    return exc
 
 
 async def invoke_http(
@@ -245,8 +270,8 @@ async def invoke_http(
         result = await fn.loaded.invoke_async(
             args, context, executor=executor, timeout=timeout, own_task=own_task
         )
-    except Exception as exc:
-        error = exc
+    except BaseException as exc:
+        error = _contained(exc)
     if (
         error is None
         and type(result) is HttpResponse
@@ -282,8 +307,8 @@ async def invoke_timer(
         await fn.loaded.invoke_async(
             build_args(spec, timer), context, executor=executor, timeout=timeout
         )
-    except Exception as exc:
-        error = exc
+    except BaseException as exc:
+        error = _contained(exc)
     with invocation_scope(context):
         _log_outcome(spec, context, error, started)
     return error

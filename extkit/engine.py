@@ -31,6 +31,7 @@ loop over 100 ms is reported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -46,10 +47,11 @@ from ._hookcall import make_adapter
 from ._settings import EXTENSIONS_GATE, resolve_truthy
 from ._types import FunctionInfo, Layout
 from .context import Context, invocation_local
-from .errors import InvocationTimeout, RejectInvocation, ShortCircuit
+from .errors import InvocationNotStarted, InvocationTimeout, RejectInvocation, ShortCircuit
+from .pool import FunctionPool
 from .registry import HookObserver, HookPhase, Registration, Registry, current_registry
 
-__all__ = ["Engine", "LoadedFunction"]
+__all__ = ["Engine", "LoadedFunction", "raised_by"]
 
 _CONTROL: Final = (RejectInvocation, ShortCircuit)
 _NO_AROUNDS: Final[list[Any]] = []  # shared, never written: a plan without around hooks
@@ -191,15 +193,36 @@ def _exited(
     if isinstance(exc, ShortCircuit) and exc is not error:
         return exc.result, None
     if exc is error or isinstance(exc, RejectInvocation) or not isinstance(exc, Exception):
-        return None, _latest(error, exc)
+        return None, _latest(error, exc, layer, "around")
     _report(layer, "around", context, exc)
     return result, error
 
 
-def _latest(error: BaseException | None, exc: BaseException) -> BaseException:
-    """``exc``, raised on the way out, replaces ``error`` as a ``finally`` block's would."""
-    if error is not None and exc is not error and exc.__context__ is None:
-        exc.__context__ = error
+def _blamed(exc: BaseException, layer: _Layer, hook: str) -> BaseException:
+    """Mark a ``BaseException`` that is not an ``Exception`` with the extension (and hook) it
+    came from, the first time, so whoever contains it can say so (:func:`raised_by`)."""
+    if not isinstance(exc, Exception) and raised_by(exc) is None:
+        with contextlib.suppress(AttributeError, TypeError):
+            exc.extkit_raised_by = f"extension {layer.name} in {hook}"  # type: ignore[attr-defined]
+    return exc
+
+
+def raised_by(exc: BaseException) -> str | None:
+    """Which extension's hook raised ``exc`` (a ``BaseException`` the engine let through), as
+    ``"extension NAME in HOOK"``; ``None`` for the function's own or any other."""
+    found = getattr(exc, "extkit_raised_by", None)
+    return found if isinstance(found, str) else None
+
+
+def _latest(
+    error: BaseException | None, exc: BaseException, layer: _Layer, role: str
+) -> BaseException:
+    """``exc``, raised on the way out by ``layer``'s hook, replaces ``error`` as a ``finally``
+    block's would (and, when it is new, is marked as the hook's)."""
+    if exc is not error:
+        _blamed(exc, layer, layer.hook(role))
+        if error is not None and exc.__context__ is None:
+            exc.__context__ = error
     return exc
 
 
@@ -238,7 +261,7 @@ def _run(
     except ShortCircuit as short:  # a hook answered: the function does not run
         result = short.result
     except BaseException as exc:  # a rejection, or a KeyboardInterrupt and the like
-        error = exc
+        error = _blamed(exc, layers[depth - 1], "its way in")
     else:
         if claim is None or claim.starts(depth, arounds):
             try:
@@ -264,7 +287,7 @@ def _run(
             except Exception as exc:
                 _report(layer, "post", context, exc)
             except BaseException as exc:
-                result, error = None, _latest(error, exc)
+                result, error = None, _latest(error, exc, layer, "post")
     return result if error is None else unwrapped(None, error)
 
 
@@ -347,7 +370,7 @@ async def _run_async(
         except ShortCircuit as short:
             result = short.result
         except BaseException as exc:
-            error = exc
+            error = _blamed(exc, layers[depth - 1], "its way in")
         else:
             if claim is None or claim.starts(depth, arounds):
                 try:
@@ -379,7 +402,7 @@ async def _run_async(
             except Exception as exc:
                 _report(layer, "post", context, exc)
             except BaseException as exc:
-                result, error = None, _latest(error, exc)
+                result, error = None, _latest(error, exc, layer, "post")
     return result if error is None else unwrapped(None, error)
 
 
@@ -446,11 +469,12 @@ class _Claim:
     runs its hooks and function, or the event loop when the time runs out first. Either way the
     post hooks run exactly once. Both move ``state`` under ``lock``:
 
-    - the thread: ``_QUEUED`` -> ``_ENTERING`` (it starts) -> ``_RUNNING`` (it calls the
-      function, at ``started`` on the monotonic clock, publishing the layers entered) ->
+    - the thread: ``_QUEUED`` -> ``_ENTERING`` (it starts, at ``started`` on the monotonic
+      clock: the time limit counts from then) -> ``_RUNNING`` (it calls the function,
+      publishing the layers entered) ->
       ``_LEAVING`` (the function returned: the thread runs the way out);
     - the loop, when the time runs out, turns any other state into ``_EXPIRED``. From
-      ``_QUEUED`` nothing runs then; from ``_ENTERING`` the thread does not call the function
+      ``_QUEUED`` nothing runs then, ever; from ``_ENTERING`` the thread does not call the function
       but runs the way out with ``expired``; from ``_RUNNING`` the loop runs the way out of the
       published layers, and the thread leaves them alone when the function ends.
     """
@@ -473,10 +497,11 @@ class _Claim:
             return moved
 
     def begins(self) -> bool:
+        self.started = time.monotonic()
         return self._move(_QUEUED, _ENTERING)
 
     def starts(self, depth: int, arounds: list[Any]) -> bool:
-        self.depth, self.arounds, self.started = depth, arounds, time.monotonic()
+        self.depth, self.arounds = depth, arounds
         return self._move(_ENTERING, _RUNNING)
 
     def ends(self) -> bool:
@@ -509,6 +534,37 @@ def _on_thread(
     finally:
         invocation_local.invocation_id = None
         _leave(token)
+
+
+def _late(
+    future: asyncio.Future[Any],
+    context: Context,
+    claim: _Claim,
+    timeout: float,
+    executor: Executor | None,
+) -> None:
+    """A sync function past its limit keeps its thread: lend the pool a replacement (when it
+    is extkit's), and log the function's late end, with how long it overran."""
+    held = isinstance(executor, FunctionPool) and executor.hold()
+    deadline = (claim.started or time.monotonic()) + timeout
+
+    def ended(done: asyncio.Future[Any]) -> None:
+        _retrieved(done)
+        if held:
+            executor.release()  # type: ignore[union-attr]
+        token = _enter(context)
+        try:
+            _log.warning(
+                "function %s (invocation %s) ended %.1f s after its %g s time limit",
+                context.function_name,
+                context.invocation_id,
+                time.monotonic() - deadline,
+                timeout,
+            )
+        finally:
+            _leave(token)
+
+    future.add_done_callback(ended)
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
@@ -600,7 +656,12 @@ class LoadedFunction:
         claim: _Claim | None = None,
     ) -> Any:
         if plan is None:
-            return self._bare(**func_args)
+            if claim is None:
+                return self._bare(**func_args)
+            if not claim.starts(0, _NO_AROUNDS):
+                return None
+            result = self._bare(**func_args)
+            return result if claim.ends() else None
         if plan.sync:
             return _run(plan, context, func_args, self._func, claim)
         step = self._step
@@ -696,24 +757,30 @@ class LoadedFunction:
     ) -> Any:
         """A sync function's invocation: one hop to a pool thread and back (see ``_Claim``)."""
         thread_context = _copy_context()
-        claim = _Claim() if timeout is not None and plan is not None else None
+        claim = _Claim() if timeout is not None else None
         future = asyncio.get_running_loop().run_in_executor(
             executor, thread_context.run, _on_thread, self, plan, args, context, claim
         )
-        if timeout is None:
+        if timeout is None or claim is None:
             return await future
-        try:
-            return await asyncio.wait_for(
-                future if claim is None else asyncio.shield(future), timeout
-            )
-        except asyncio.TimeoutError as exc:
-            expired = InvocationTimeout(self.info.name, timeout)
-            expired.__cause__ = exc
-        found = _EXPIRED if claim is None else claim.expire(expired)
+        limit = timeout  # a free thread must take it up within the limit, then it has it all
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), limit)
+            except asyncio.TimeoutError:
+                started = claim.started
+                limit = 0.0 if started is None else started + timeout - time.monotonic()
+                if limit <= 0:
+                    break
+        expired = InvocationTimeout(self.info.name, timeout)
+        found = claim.expire(expired)
         if found == _LEAVING:  # the function ended in time; its post hooks are running
             return await future
-        future.add_done_callback(_retrieved)  # the thread's late end is nobody's outcome
-        if found != _RUNNING or plan is None or claim is None:
+        if found == _QUEUED:  # it never runs: the thread that takes it up skips it
+            future.add_done_callback(_retrieved)
+            raise InvocationNotStarted(self.info.name, timeout)
+        _late(future, context, claim, timeout, executor)
+        if found != _RUNNING or plan is None:
             raise expired
         token = _enter(context)
         try:  # in a snapshot of the thread's context, which holds what the pre hooks set

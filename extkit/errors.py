@@ -7,6 +7,7 @@ from typing import Any
 __all__ = [
     "ExtensionDefinitionError",
     "FunctionExtensionException",
+    "InvocationNotStarted",
     "InvocationTimeout",
     "RejectInvocation",
     "ShortCircuit",
@@ -57,5 +58,17 @@ class InvocationTimeout(TimeoutError):
 
     def __init__(self, function_name: str, timeout: float) -> None:
         super().__init__(f"function {function_name!r} timed out after {timeout:g} s")
+        self.function_name = function_name
+        self.timeout = timeout
+
+
+class InvocationNotStarted(InvocationTimeout):
+    """No thread was free to start the function within its time limit: it never runs (HTTP 503
+    with ``Retry-After``). No hook has run for it."""
+
+    def __init__(self, function_name: str, timeout: float) -> None:
+        TimeoutError.__init__(
+            self, f"function {function_name!r} could not start within its {timeout:g} s limit"
+        )
         self.function_name = function_name
         self.timeout = timeout

@@ -29,18 +29,20 @@ import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Final, final
 from urllib.parse import parse_qsl, quote
 
 from .bindings import INVOCATION_ID_HEADER, invoke_http, invoke_timer
 from .context import TraceContext
+from .correlation import invocation_scope
 from .http import HttpRequest, HttpResponse, _Headers
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, LoadedApp
+from .pool import FunctionPool
 from .routing import Router
 from .schedule import Schedule, ScheduleStatus, TimerRequest, parse_schedule
+from .wire import response_problem
 
 __all__ = ["Host"]
 
@@ -114,7 +116,7 @@ class Host:
         ]
         # Pool threads start lazily, so a pool exists before the lifespan starts (an ASGI server
         # that skips the lifespan still works).
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extkit-function")
+        self.pool = FunctionPool(threads)
         self._timer_lock_path = timer_lock
         self._announce = announce
         self._exit_if_stuck = exit_if_stuck
@@ -291,11 +293,13 @@ class Host:
                 has_type = has_type or folded == "content-type"
                 raw.append((name.encode("latin-1"), str(value).encode("latin-1")))
         except UnicodeEncodeError:
-            _log.error("response headers of %s are not latin-1 text: answering 500", scope["path"])
-            invocation = response.headers.get(INVOCATION_ID_HEADER, "")
-            response = _plain(500, "Internal Server Error")
+            problem: str | None = "its headers are not latin-1 text"
+        else:
+            problem = response_problem(response.status_code, raw[len(self._custom_headers) :])
+        if problem is not None:
+            response = self._invalid(scope, response, problem)
             body = response.get_body()
-            raw = [(INVOCATION_ID_HEADER.encode(), invocation.encode("latin-1", "replace"))]
+            raw = [(INVOCATION_ID_HEADER.encode(), response.headers[INVOCATION_ID_HEADER].encode())]
             has_type = False
         if not has_type:
             raw.append((b"content-type", _content_type(response)))
@@ -304,6 +308,27 @@ class Host:
             body = b""
         await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
         await send({"type": "http.response.body", "body": body})
+
+    def _invalid(self, scope: Scope, response: HttpResponse, problem: str) -> HttpResponse:
+        """The 500 for a response that is not valid HTTP, logged as part of its invocation."""
+        invocation = response.headers.get(INVOCATION_ID_HEADER) or str(uuid.uuid4())
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+        found = self.router.resolve(scope["method"], path)
+        if found.target is None:  # an answer of the host's own: not expected to happen
+            _log.error("the response to %s is not valid HTTP: %s", scope["path"], problem)
+        else:
+            fn = found.target[0]
+            with invocation_scope(fn.loaded.new_context(invocation_id=invocation)):
+                _log.error(
+                    "function %s answered a response that is not valid HTTP (invocation %s): %s",
+                    fn.name,
+                    invocation,
+                    problem,
+                )
+        failed = _plain(500, f"Function failed (invocation {invocation}).")
+        failed.headers[INVOCATION_ID_HEADER] = invocation
+        return failed
 
     # --- timers ---------------------------------------------------------------------------
 

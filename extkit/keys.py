@@ -49,7 +49,17 @@ class Keys:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Keys:
-        return cls(_split(environ.get(FUNCTION_KEY_ENV)), _split(environ.get(ADMIN_KEY_ENV)))
+        """The keys in the environment. A key variable that is set but holds no key (``""``,
+        ``"  "``, ``","``) is a ``ValueError`` naming it: read as "no keys", it would turn
+        enforcement off for every function."""
+        found = {name: _split(environ.get(name)) for name in (FUNCTION_KEY_ENV, ADMIN_KEY_ENV)}
+        for name, keys in found.items():
+            if name in environ and not keys:
+                raise ValueError(
+                    f"{name} is set to {environ[name]!r}, which holds no key: set it to one or "
+                    "more comma-separated keys, or unset it"
+                )
+        return cls(found[FUNCTION_KEY_ENV], found[ADMIN_KEY_ENV])
 
     @property
     def enforced(self) -> bool:

@@ -137,6 +137,11 @@ def _report(app: LoadedApp, keys: Keys, base: str) -> None:
                 getattr(entry.extension, "bound_to", entry.source),
             )
     _log.info("%s", keys.describe())
+    keyed = [
+        fn.name for fn in app.functions if str(fn.spec.auth_level or "anonymous") != "anonymous"
+    ]
+    if keyed and not keys.enforced:
+        _always_warn("no keys are configured: %s are open to anyone", ", ".join(keyed))
     if keys.enforced and not keys.admin_keys:
         admin = [fn.name for fn in app.functions if str(fn.spec.auth_level) == "admin"]
         if admin:
@@ -167,6 +172,18 @@ def _report(app: LoadedApp, keys: Keys, base: str) -> None:
             )
 
 
+def _keys() -> Keys:
+    try:
+        return Keys.from_environ(os.environ)
+    except ValueError as exc:
+        raise SystemExit(f"extkit start: {exc}") from None
+
+
+def _always_warn(message: str, *args: Any) -> None:
+    """A WARNING that no ``logLevel`` hides: the logger's level is not consulted."""
+    _log.handle(_log.makeRecord(_log.name, logging.WARNING, __file__, 0, message, args, None))
+
+
 def _load(app_dir: str) -> LoadedApp | None:
     try:
         return load_app(app_dir)
@@ -185,7 +202,7 @@ def command_start(args: argparse.Namespace) -> int:
     if app is None:
         return 1
     _apply_log_levels(app)
-    keys = Keys.from_environ(os.environ)
+    keys = _keys()
     port = args.port if args.port is not None else (app.settings.local_http_port or DEFAULT_PORT)
     base = _base_url(args.host, port)
     _report(app, keys, base)

@@ -313,6 +313,21 @@ def run_wrk(
     return found
 
 
+def run_rounds(measured: list[Server], args: argparse.Namespace, wrk_cpu: int | None) -> None:
+    """Warm every server up, then ``args.rounds`` rounds of one wrk run each, in an order rotated
+    by one per round, so drift on a shared machine hits every server alike."""
+    for server in measured:
+        run_wrk(server.url, args.warmup, args.threads, args.connections, wrk_cpu)
+    for round_number in range(args.rounds):
+        shift = round_number % len(measured)
+        for server in measured[shift:] + measured[:shift]:
+            server.runs.append(measure(server, args, wrk_cpu))
+            print(
+                f"round {round_number + 1}: {server.name}: {server.runs[-1]['rps']:,.0f} req/s",
+                file=sys.stderr,
+            )
+
+
 #: host.json of the ``--timer-at-warning`` servers: the timer's INFO line is filtered out.
 QUIET_TIMER_HOST_JSON = (
     '{"version": "2.0", "logging": {"logLevel": {"extkit.extensions.TimerExtension": "Warning"}}}'
@@ -601,16 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="extkit-bench-http-") as tmp, ExitStack() as stack:
         found = servers(Path(tmp), args.timer_at_warning, args.azure)
         measured = [stack.enter_context(started(s, server_cpu)) for s in found]
-        for server in measured:
-            run_wrk(server.url, args.warmup, args.threads, args.connections, wrk_cpu)
-        for round_number in range(args.rounds):
-            shift = round_number % len(measured)
-            for server in measured[shift:] + measured[:shift]:
-                server.runs.append(measure(server, args, wrk_cpu))
-                print(
-                    f"round {round_number + 1}: {server.name}: {server.runs[-1]['rps']:,.0f} req/s",
-                    file=sys.stderr,
-                )
+        run_rounds(measured, args, wrk_cpu)
     print(report(measured, args, cpu_note))
     return 0
 

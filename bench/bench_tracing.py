@@ -485,7 +485,7 @@ def _can_run(tool: str, option: str) -> bool:
 
 def over_http(args: argparse.Namespace) -> int:
     """Run the servers side by side in rotated rounds of wrk; print req/s and ratios."""
-    from bench_http import cpus, measure, run_wrk, started
+    from bench_http import cpus, run_rounds, started
 
     if not _can_run("wrk", "--http"):
         return 0
@@ -498,16 +498,7 @@ def over_http(args: argparse.Namespace) -> int:
             stack.enter_context(started(server, server_cpu))
             for server in http_servers(Path(tmp), args.exporter, sinks)
         ]
-        for server in measured:
-            run_wrk(server.url, args.warmup, args.threads, args.connections, wrk_cpu)
-        for round_number in range(args.rounds):
-            shift = round_number % len(measured)
-            for server in measured[shift:] + measured[:shift]:
-                server.runs.append(measure(server, args, wrk_cpu))
-                print(
-                    f"round {round_number + 1}: {server.name}: {server.runs[-1]['rps']:,.0f} req/s",
-                    file=sys.stderr,
-                )
+        run_rounds(measured, args, wrk_cpu)
         exports = [sink.exports for sink in sinks]  # type: ignore[attr-defined]
     print(http_report(measured, exports, args, server_cpu is not None))
     target = statistics.median(

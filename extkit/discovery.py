@@ -50,6 +50,11 @@ class InstalledExtension:
     def class_name(self) -> str:
         return self.value.rpartition(":")[2].rpartition(".")[2]
 
+    @property
+    def package(self) -> str:
+        """The top-level package the entry point imports."""
+        return self.value.partition(":")[0].strip().partition(".")[0]
+
     def matches(self, names: Iterable[str]) -> bool:
         folded = {name.lower() for name in names}
         return self.name.lower() in folded or self.class_name.lower() in folded
@@ -98,7 +103,7 @@ def load_installed(
     for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
         described = _describe(entry_point)
         if described.matches(off):
-            target.disable(described.class_name)
+            target.disable_installed(described.package, described.class_name)
             continue
         with isolated_registry(target):  # register into ``target`` even if it is not current
             obj = entry_point.load()

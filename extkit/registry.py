@@ -112,12 +112,28 @@ class Registry:
         #: Extension names (class names, case-insensitive) the app owner switched off: they stay
         #: listed but their hooks do not run.
         self.disabled: frozenset[str] = frozenset()
+        #: Installed extensions switched off through their entry point: (top-level package,
+        #: class name), so a class of the same name from elsewhere stays on.
+        self.disabled_installed: frozenset[tuple[str, str]] = frozenset()
 
     def disable(self, *names: str) -> None:
         """Switch extensions off by name without uninstalling them."""
         with self._lock:
             self.disabled = self.disabled | {name.lower() for name in names}
             self.version += 1
+
+    def disable_installed(self, package: str, class_name: str) -> None:
+        """Switch off the class ``class_name`` of the installed ``package`` (an entry point's
+        target), before it is imported."""
+        with self._lock:
+            self.disabled_installed = self.disabled_installed | {(package, class_name.lower())}
+            self.version += 1
+
+    def is_disabled(self, entry: Registration) -> bool:
+        if entry.name.lower() in self.disabled:
+            return True
+        package = entry.source.partition(".")[0]
+        return (package, entry.name.lower()) in self.disabled_installed
 
     # --- changes ------------------------------------------------------------------------------
 
@@ -212,7 +228,7 @@ class Registry:
                 for entry in self._entries.values()
                 if (scope is None or entry.scope == scope)
                 and (include_superseded or entry.superseded_by is None)
-                and (include_superseded or entry.name.lower() not in self.disabled)
+                and (include_superseded or not self.is_disabled(entry))
             ]
         return sorted(found, key=lambda entry: (entry.scope != "app", *entry.sort_key))
 

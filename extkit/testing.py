@@ -428,7 +428,8 @@ def load_test_app(
         names = {extension.__name__.lower() for extension in chosen}
         others = [item for item in installed_extensions() if item.class_name.lower() not in names]
         if others:
-            registry.disable(*(item.class_name for item in others))
+            for item in others:
+                registry.disable_installed(item.package, item.class_name)
     loaded = load_app(os.fspath(app_dir), enabled=enabled, registry=registry)
     return AppUnderTest(loaded, registry)
 

@@ -6,6 +6,7 @@ Installed packages are real ``*.dist-info`` folders on ``sys.path`` (what pip wr
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import subprocess
@@ -162,6 +163,21 @@ def test_load_installed_switches_disabled_ones_off(site: Path) -> None:
         loaded = load_installed(registry, disabled=["stopwatch"])
     assert "stopwatch" not in [described.name for described, _ in loaded]
     assert "Stopwatch" not in [entry.name for entry in registry.entries()]
+
+
+def test_disabling_an_entry_point_leaves_a_same_named_class_from_elsewhere_on(
+    site: Path,
+) -> None:
+    """``EXTKIT_DISABLED_EXTENSIONS=timing`` switches off that entry point's class, not an app's
+    own extension that happens to share its class name."""
+    module = install_package(site, STOPWATCH, entry_point="timing", class_name="Stopwatch")
+    with isolated_registry() as registry:
+        load_installed(registry, disabled=["timing"])
+        exec(textwrap.dedent(STOPWATCH), {"__name__": "the_apps_own_extensions"})
+        importlib.import_module(module)  # function code importing the disabled one
+
+    active = [entry.source for entry in registry.entries() if entry.name == "Stopwatch"]
+    assert active == ["the_apps_own_extensions.Stopwatch"]
 
 
 def _write_app(root: Path, *, gate: str = "1", host_extra: str = "") -> Path:

@@ -51,6 +51,7 @@ from ..engine import Engine, LoadedFunction
 from ..errors import RejectInvocation
 from ..http import HttpResponse
 from ..registry import Registry, current_registry
+from ._extensions import adopt_azure_extensions
 
 __all__ = ["enable"]
 
@@ -62,6 +63,11 @@ _function_ran: Final[contextvars.ContextVar[list[bool] | None]] = contextvars.Co
     "extkit_azure_function_ran", default=None
 )
 _TRIGGERS: Final = {"httpTrigger": "http", "timerTrigger": "timer"}
+#: Whether ``enable`` runs extensions written against ``azure.functions`` too: from Python 3.13
+#: on, Azure's worker (``azure-functions-runtime``) runs none; its classic worker on 3.12 and
+#: earlier runs them itself when its gate is on, and running them here as well would run each
+#: hook twice.
+ADOPTS_AZURE_EXTENSIONS: Final = sys.version_info >= (3, 13)
 
 
 def enable(
@@ -141,6 +147,10 @@ class _Indexer:
     def __call__(self) -> list[Any]:
         functions = self.get_functions()
         state = self.state
+        if ADOPTS_AZURE_EXTENSIONS:
+            # The app's module has run by now: every Azure-written extension it imports, and
+            # every ``FuncExtensionBase(__file__)`` it creates, is in the library's registry.
+            adopt_azure_extensions(state.registry)
         engine = state.engine or state.make_engine()
         for function in functions:
             entry = state.entries.get(function)

@@ -204,7 +204,7 @@ def _registered(
         distribution=distribution,
         version=dist_version,
         entry_point=origin,
-        disabled=entry.name.lower() in registry.disabled,
+        disabled=registry.is_disabled(entry),
         superseded_by=entry.superseded_by,
         functions=[info.name for info in infos if entry.binds_to(info)]
         if entry.scope == "function"

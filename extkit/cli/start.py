@@ -122,7 +122,7 @@ def _report(app: LoadedApp, keys: Keys, base: str) -> None:
         state = ""
         if entry.superseded_by:
             state = f", superseded by {entry.superseded_by}"
-        elif entry.name.lower() in registry.disabled:
+        elif registry.is_disabled(entry):
             state = ", disabled"
         _log.info("extension %s (scope %s%s) from %s", entry.name, entry.scope, state, entry.source)
     for note in app.warnings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import Coroutine, Iterable, Mapping
@@ -24,6 +25,7 @@ import host_protos as protos
 
 #: Modules the fixture apps define at top level (the runtime imports ``function_app`` by name).
 APP_MODULES = ("function_app",)
+SCRIPT_ROOT = "AzureWebJobsScriptRoot"
 
 
 @dataclass
@@ -92,6 +94,8 @@ class AzureWorker:
 
     runner: asyncio.Runner
     app_dir: Path | None = None
+    #: ``AzureWebJobsScriptRoot`` before ``start`` set it, to restore on ``stop``.
+    previous_script_root: str | None = None
     init_response: Any = None
     metadata_response: Any = None
     load_responses: dict[str, Any] = field(default_factory=dict)
@@ -104,6 +108,10 @@ class AzureWorker:
     def start(self, app_dir: Path) -> AzureWorker:
         """Init, metadata, then a load request per function, as the host starts a worker."""
         self.app_dir = app_dir
+        # Azure's host tells its workers where the app is (the library's function extensions
+        # need it); the runtime itself does not set it.
+        self.previous_script_root = os.environ.get(SCRIPT_ROOT)
+        os.environ[SCRIPT_ROOT] = str(app_dir)
         for name in APP_MODULES:
             sys.modules.pop(name, None)
         sys.path.insert(0, str(app_dir))
@@ -154,6 +162,10 @@ class AzureWorker:
         runtime.stop_threadpool_executor()
         if self.app_dir is None:
             return
+        if self.previous_script_root is None:
+            os.environ.pop(SCRIPT_ROOT, None)
+        else:
+            os.environ[SCRIPT_ROOT] = self.previous_script_root
         root = str(self.app_dir)
         if root in sys.path:
             sys.path.remove(root)

@@ -9,6 +9,7 @@ Azure's classic worker does the indexing, 2.x from 3.13 on).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
 import sys
@@ -205,3 +206,37 @@ def test_anything_but_a_function_app_is_refused(given: Any, message: str) -> Non
         extkit.azure.enable(given)
 
     assert str(raised.value) == message
+
+
+AZURE_WRITTEN = """
+import azure.functions as func
+
+
+class Legacy(func.AppExtensionBase):
+    @classmethod
+    def pre_invocation_app_level(cls, logger, context, func_args, *args, **kwargs):
+        logger.info("legacy pre")
+"""
+
+
+def test_azure_written_extensions_run_where_azures_worker_runs_none(
+    app_module: ModuleType,
+    tmp_path: Path,
+    extkit_hook_calls: list[HookCall],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From Python 3.13 on the worker runs no extension at all: ``enable`` runs them. On 3.12
+    and earlier Azure's classic worker runs them itself, so ``enable`` leaves them to it."""
+    (tmp_path / "legacy_extension.py").write_text(AZURE_WRITTEN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("legacy_extension")  # function code importing it, before indexing
+    try:
+        entries = indexed(app_module)
+        entries["plain"](req=request(), context=runtime_context("inv"))
+    finally:
+        del sys.modules["legacy_extension"]  # so later apps do not adopt it
+
+    expected = ["Noted.pre_invocation_app_level"]
+    if sys.version_info >= (3, 13):
+        expected.append("Legacy.pre_invocation_app_level")
+    assert [str(call) for call in extkit_hook_calls] == expected

@@ -11,8 +11,9 @@ enforced once one is configured (:mod:`extkit.keys`). Errors uvicorn answers its
 that is not HTTP at all) never reach the app and carry no invocation id.
 
 ``extkit start`` (:mod:`extkit.cli.start`) runs it on uvicorn, in one process or several. With a
-``timer_lock`` file shared by the workers, timers run in the one worker holding the lock; the
-others try again every few seconds, so the timers move to another worker if that one dies.
+``timer_lock`` (a file shared by the workers, or a lease in Redis shared by hosts on several
+machines: :mod:`extkit.timer_lock`), timers run in the one process holding it; the others try
+again every few seconds, so the timers move to another process if that one dies.
 
 Shutdown (SIGTERM or SIGINT): uvicorn stops accepting, in-flight requests finish, then the
 lifespan shutdown stops the timers (a running timer invocation finishes), drains the thread pool
@@ -26,11 +27,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any, Final, final
+from typing import Any, Final, final
 from urllib.parse import parse_qsl, quote
 
 from .bindings import INVOCATION_ID_HEADER, invoke_http, invoke_timer
@@ -42,6 +42,7 @@ from .loader import AppFunction, LoadedApp
 from .pool import FunctionPool
 from .routing import Router
 from .schedule import Schedule, ScheduleStatus, TimerRequest, parse_schedule
+from .timer_lock import NoLock, TimerLock
 from .wire import response_problem
 
 __all__ = ["Host"]
@@ -80,13 +81,13 @@ class Host:
         *,
         threads: int | None = None,
         keys: Keys | None = None,
-        timer_lock: str | None = None,
+        timer_lock: TimerLock | None = None,
         announce: str | None = None,
         exit_if_stuck: bool = False,
         task_per_request: bool = False,
     ) -> None:
-        """``timer_lock``: a lock file shared by the workers (``None``: this process runs the
-        timers); ``announce``: the URL to log as listening once the lifespan has started;
+        """``timer_lock``: which process runs the timers (:mod:`extkit.timer_lock`; ``None``:
+        this one); ``announce``: the URL to log as listening once the lifespan has started;
         ``exit_if_stuck``: end the process after shutdown when function threads never finish
         (for ``extkit start``, not for a host embedded in another program);
         ``task_per_request``: the server runs every request in an asyncio task of its own, as
@@ -117,7 +118,7 @@ class Host:
         # Pool threads start lazily, so a pool exists before the lifespan starts (an ASGI server
         # that skips the lifespan still works).
         self.pool = FunctionPool(threads)
-        self._timer_lock_path = timer_lock
+        self._timer_lock: TimerLock = timer_lock if timer_lock is not None else NoLock()
         self._announce = announce
         self._exit_if_stuck = exit_if_stuck
         self._stopping: asyncio.Event | None = None
@@ -333,34 +334,72 @@ class Host:
     # --- timers ---------------------------------------------------------------------------
 
     async def _run_timers(self) -> None:
+        """Run the timers whenever this process holds the timer lock, until the host stops."""
         stopping = self._stopping
         assert stopping is not None
-        lock = _TimerLock(self._timer_lock_path)
+        lock = self._timer_lock
+        first_term = True
         try:
-            while not lock.acquire():
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), TIMER_LOCK_RETRY_SECONDS)
-                if stopping.is_set():
-                    return
-            if self._timer_lock_path:
-                _log.info("this worker (pid %d) runs the app's timers", os.getpid())
-            runners = [self._run_timer(fn, schedule, stopping) for fn, schedule in self.timers]
-            await asyncio.gather(*runners)
+            while not stopping.is_set():
+                if not await lock.acquire():
+                    # A lease is tried as often as it is renewed: a dead runner's timers move
+                    # here soon after its lease expires.
+                    retry = lock.renew_every or TIMER_LOCK_RETRY_SECONDS
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), retry)
+                    continue
+                if not isinstance(lock, NoLock):
+                    _log.info("this process (pid %d) runs the app's timers", os.getpid())
+                await self._hold_and_run(lock, stopping, first_term)
+                first_term = False
         finally:
-            lock.release()
+            await lock.release()
+
+    async def _hold_and_run(self, lock: TimerLock, stopping: asyncio.Event, startup: bool) -> None:
+        """One term as timer runner: until the host stops or the lock is lost."""
+        term = asyncio.Event()
+        runners = [
+            self._run_timer(fn, schedule, term, lock=lock, startup=startup)
+            for fn, schedule in self.timers
+        ]
+
+        async def watch() -> None:
+            renew_every = lock.renew_every
+            while not term.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), renew_every)
+                if stopping.is_set():
+                    break
+                if not await lock.keep():
+                    _log.warning("this process (pid %d) lost the timer lock", os.getpid())
+                    break
+            term.set()
+
+        async def run_all() -> None:
+            await asyncio.gather(*runners)
+            term.set()
+
+        await asyncio.gather(watch(), run_all())
 
     async def _run_timer(
-        self, fn: AppFunction, schedule: Schedule, stopping: asyncio.Event
+        self,
+        fn: AppFunction,
+        schedule: Schedule,
+        stopping: asyncio.Event,
+        *,
+        lock: TimerLock,
+        startup: bool,
     ) -> None:
-        """Fire ``fn`` at each occurrence of ``schedule`` until the host stops.
+        """Fire ``fn`` at each occurrence of ``schedule`` until ``stopping`` is set.
 
         Occurrences missed while an invocation ran long (or the loop was busy) collapse into one
-        ``past_due`` invocation, as in the reference; invocations of one timer never overlap.
+        ``past_due`` invocation, as in the reference; invocations of one timer never overlap. A
+        tick another process claimed (see :mod:`extkit.timer_lock`) is left to it.
         """
         last: datetime | None = None
         now = _now()
         due = schedule.next_after(now)
-        if fn.spec.run_on_startup:
+        if startup and fn.spec.run_on_startup:
             status = ScheduleStatus(last=None, next=due, last_updated=now)
             await self._fire(
                 fn,
@@ -386,7 +425,8 @@ class Host:
                 schedule_status=status,
                 scheduled_time=due,
             )
-            await self._fire(fn, timer)
+            if await lock.claim(fn.name, due):
+                await self._fire(fn, timer)
             last, due = due, following
 
     async def _fire(self, fn: AppFunction, timer: TimerRequest) -> None:
@@ -439,39 +479,3 @@ def _content_type(response: HttpResponse) -> bytes:
         if len(_content_types) < 256:  # odd mimetypes, one per response, must not grow it forever
             _content_types[key] = found
     return found
-
-
-class _TimerLock:
-    """An exclusive, non-blocking lock on a file shared by the workers; none needed alone."""
-
-    def __init__(self, path: str | None) -> None:
-        self._path = path
-        self._file: IO[bytes] | None = None
-
-    def acquire(self) -> bool:
-        if self._path is None or self._file is not None:
-            return True
-        handle = open(self._path, "a+b")  # noqa: SIM115 - held open while the lock is held
-        try:
-            _lock_file(handle)
-        except OSError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
-
-    def release(self) -> None:
-        if self._file is not None:
-            self._file.close()  # closing the file releases the lock
-            self._file = None
-
-
-def _lock_file(handle: IO[bytes]) -> None:
-    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        import msvcrt
-
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -6,7 +6,8 @@ The app is loaded before serving (a broken app never starts, each problem is pri
 - ``--workers N`` (or ``FUNCTIONS_WORKER_PROCESS_COUNT``): uvicorn's worker processes on one
   shared port, each building its own :class:`~extkit.host.Host` through the factory
   :func:`create_worker_app`; the configuration reaches them in ``EXTKIT_HOST_*`` environment
-  variables. Timers run in one worker only: the one holding the host's timer lock file.
+  variables. Timers run in one worker only: the one holding the host's timer lock file, or, with
+  ``EXTKIT_TIMER_LOCK_URL``, the one process of all hosts holding the lease in Redis.
 
 A SIGTERM/SIGINT that led to a graceful shutdown ends the process with status 0.
 """
@@ -31,6 +32,7 @@ from ..keys import Keys
 from ..loader import AppLoadError, LoadedApp, load_app, python_log_level
 from ..logs import configure_logging
 from ..schedule import parse_schedule
+from ..timer_lock import configured_lock
 
 __all__ = ["DEFAULT_PORT", "THREADS_ENV", "command_start", "create_worker_app"]
 
@@ -213,8 +215,20 @@ def command_start(args: argparse.Namespace) -> int:
         "access_log": False,
         "lifespan": "on",  # uvicorn's defaults otherwise: uvloop and httptools when installed
     }
+    try:
+        timer_lock = configured_lock(app.root.name, None, os.environ)
+    except (ValueError, RuntimeError) as exc:
+        print(f"extkit start: {exc}", file=sys.stderr)
+        return 1
     if workers == 1:
-        host = Host(app, threads=threads, keys=keys, exit_if_stuck=True, task_per_request=True)
+        host = Host(
+            app,
+            threads=threads,
+            keys=keys,
+            timer_lock=timer_lock,
+            exit_if_stuck=True,
+            task_per_request=True,
+        )
         return _serve_until_signalled(_Server(uvicorn.Config(host, **common)))
     # Several workers: each process loads the app itself from the same folder and settings.
     fd, lock_path = tempfile.mkstemp(prefix="extkit-timers-", suffix=".lock")
@@ -281,7 +295,7 @@ def create_worker_app() -> Host:
     return Host(
         app,
         threads=int(raw_threads) if raw_threads else None,
-        timer_lock=os.environ.get(_ENV_TIMER_LOCK),
+        timer_lock=configured_lock(app.root.name, os.environ.get(_ENV_TIMER_LOCK), os.environ),
         announce=os.environ.get(_ENV_URL),
         exit_if_stuck=True,
         task_per_request=True,  # uvicorn serves each worker process too

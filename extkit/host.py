@@ -208,7 +208,7 @@ class Host:
             return  # the client went away before the request was complete
         if INVOCATION_ID_HEADER not in response.headers:
             response.headers[INVOCATION_ID_HEADER] = str(uuid.uuid4())
-        await self._send(scope, send, response)
+        await self._send(scope, send, response, close=_framed_twice(scope["headers"]))
 
     async def _respond(self, scope: Scope, receive: Receive) -> HttpResponse | None:
         method: str = scope["method"]
@@ -282,7 +282,10 @@ class Host:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _send(self, scope: Scope, send: Send, response: HttpResponse) -> None:
+    async def _send(
+        self, scope: Scope, send: Send, response: HttpResponse, *, close: bool = False
+    ) -> None:
+        """Send ``response``; with ``close``, tell the server to close the connection after it."""
         body = response.get_body()
         raw = self._custom_headers.copy()
         has_type = False
@@ -304,6 +307,8 @@ class Host:
         if not has_type:
             raw.append((b"content-type", _content_type(response)))
         raw.append((b"content-length", str(len(body)).encode()))
+        if close:
+            raw.append((b"connection", b"close"))
         if response.status_code in (204, 304) or scope["method"] == "HEAD":
             body = b""
         await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
@@ -399,6 +404,20 @@ class Host:
 #: HTTP versions where a request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no
 #: body (RFC 9112, 6.3): a GET is answered without waiting for a body message from the server.
 _BODILESS_WITHOUT_LENGTH: Final = frozenset({"1.0", "1.1"})
+
+
+def _framed_twice(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request has both ``Content-Length`` and ``Transfer-Encoding``: RFC 9112, 6.3
+    says the server must close the connection after answering it, because the two framings
+    disagree on where the next request starts (request smuggling)."""
+    seen = 0
+    for name, _ in headers:
+        folded = name.lower()
+        if folded == b"content-length":
+            seen |= 1
+        elif folded == b"transfer-encoding":
+            seen |= 2
+    return seen == 3
 
 
 def _headers(scope: Scope) -> dict[str, str]:

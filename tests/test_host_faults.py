@@ -214,3 +214,32 @@ def test_open_keyed_functions_are_a_warning_even_at_log_level_none(tmp_path: Pat
     with running_host(app, "--log-format", "json") as running:
         line = running.wait_for_log(lambda entry: "no keys are configured" in entry["event"])
     assert line["level"] == "warning" and "keyed" in line["event"]
+
+
+# --- 7. deep JSON, and a request framed two ways --------------------------------------------------
+
+
+def test_json_nested_too_deeply_is_a_value_error_for_the_function(host: HostProcess) -> None:
+    response = host.post("/api/json", content=b"[" * 100_000)
+    assert response.status_code == 200
+    assert response.text.startswith("ValueError") and "nested too deeply" in response.text
+
+
+@pytest.mark.parametrize("path", ["/api/sync/none", "/nowhere"])
+def test_a_request_with_content_length_and_transfer_encoding_is_answered_then_closed(
+    host: HostProcess, path: str
+) -> None:
+    # RFC 9112, 6.3: the server must close the connection after responding, so what follows
+    # (here a second request, as a smuggling attempt would send it) is never read as a request.
+    framed_twice = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    ).encode()
+    follower = b"GET /api/sync/none HTTP/1.1\r\nHost: x\r\n\r\n"
+    started = time.monotonic()
+    received = raw_exchange(host, framed_twice + follower, timeout=4.0)
+    assert time.monotonic() - started < 3.0, "the server left the connection open"
+    head = received.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 "), received
+    assert b"connection: close" in head and b"x-invocation-id: " in head
+    assert received.count(b"HTTP/1.1 ") == 1, received

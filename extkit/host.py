@@ -7,8 +7,12 @@ and the extensions' hooks are the same as with ``extkit invoke``. Every response
 ``x-invocation-id``. Sync functions run on a thread pool, async ones on the event loop; each
 invocation runs inside its request's task, so the log records it makes carry its id. A route value
 that does not fit its constraint is 404, as in the reference (:mod:`extkit.routing`); keys are
-enforced once one is configured (:mod:`extkit.keys`). Errors uvicorn answers itself (a request
-that is not HTTP at all) never reach the app and carry no invocation id.
+enforced once one is configured (:mod:`extkit.keys`). ``maxOutstandingRequests`` and
+``maxConcurrentRequests`` (:mod:`extkit.throttle`) answer 429, or queue a request for its turn to
+run. A request framed by both ``Content-Length`` and ``Transfer-Encoding`` is answered with
+``connection: close``. Errors uvicorn answers itself (a request that is not HTTP at all) never
+reach the app and carry no invocation id; connection limits are the server's
+(:mod:`extkit.connections`).
 
 ``extkit start`` (:mod:`extkit.cli.start`) runs it on uvicorn, in one process or several. With a
 ``timer_lock`` file shared by the workers, timers run in the one worker holding the lock; the

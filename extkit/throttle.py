@@ -77,11 +77,6 @@ class RequestThrottle:
                 return
         self._running -= 1
 
-    @property
-    def held(self) -> int:
-        """Requests admitted and not yet answered."""
-        return self._held
-
     def _stop_waiting(self, turn: asyncio.Future[None]) -> None:
         if turn.done():  # handed a turn just as it stopped waiting: pass it on
             self.finish()

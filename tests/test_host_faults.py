@@ -8,7 +8,6 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -166,9 +165,7 @@ def test_the_limit_counts_from_the_start_and_a_call_that_cannot_start_never_runs
 ) -> None:
     # Three 1.2 s calls on one thread: the second waits 1.2 s and then runs in its 2 s; the
     # third would wait 2.4 s, so it is refused at 2 s instead of running later.
-    with ThreadPoolExecutor(3) as clients:
-        calls = [clients.submit(busy.get, "/api/sleep/1200") for _ in range(3)]
-        responses = [call.result() for call in calls]
+    responses = busy.get_at_once("/api/sleep/1200", 3)
     assert sorted(r.status_code for r in responses) == [200, 200, 503]
     refused = next(r for r in responses if r.status_code == 503)
     assert int(refused.headers["retry-after"]) >= 1

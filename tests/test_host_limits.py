@@ -9,7 +9,6 @@ import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +117,7 @@ def test_a_kept_alive_connection_cannot_trickle_its_next_request(guarded: HostPr
 
 
 def test_requests_past_max_outstanding_are_refused_with_429(guarded: HostProcess) -> None:
-    with ThreadPoolExecutor(6) as clients:
-        calls = [clients.submit(guarded.get, "/api/concurrent/1000") for _ in range(6)]
-        responses = [call.result() for call in calls]
+    responses = guarded.get_at_once("/api/concurrent/1000", 6)
     assert sorted(r.status_code for r in responses) == [200, 200, 200, 429, 429, 429]
     # Two ran at once and the third waited for one of them, never three at a time.
     assert max(int(r.text.split()[1]) for r in responses if r.status_code == 200) == 2
@@ -152,9 +149,7 @@ def test_a_queued_request_that_cannot_start_within_the_timeout_is_refused_and_ne
 ) -> None:
     # Three 1.2 s calls, one at a time: the second waits 1.2 s and runs; the third would wait
     # 2.4 s, past the 2 s limit, so it is answered 503 at 2 s instead of running later.
-    with ThreadPoolExecutor(3) as clients:
-        calls = [clients.submit(one_at_a_time.get, "/api/concurrent/1200") for _ in range(3)]
-        responses = [call.result() for call in calls]
+    responses = one_at_a_time.get_at_once("/api/concurrent/1200", 3)
     assert sorted(r.status_code for r in responses) == [200, 200, 503]
     assert all(r.text == "running 1" for r in responses if r.status_code == 200)
     refused = next(r for r in responses if r.status_code == 503)

@@ -7,8 +7,12 @@ and the extensions' hooks are the same as with ``extkit invoke``. Every response
 ``x-invocation-id``. Sync functions run on a thread pool, async ones on the event loop; each
 invocation runs inside its request's task, so the log records it makes carry its id. A route value
 that does not fit its constraint is 404, as in the reference (:mod:`extkit.routing`); keys are
-enforced once one is configured (:mod:`extkit.keys`). Errors uvicorn answers itself (a request
-that is not HTTP at all) never reach the app and carry no invocation id.
+enforced once one is configured (:mod:`extkit.keys`). ``maxOutstandingRequests`` and
+``maxConcurrentRequests`` (:mod:`extkit.throttle`) answer 429, or queue a request for its turn to
+run. A request framed by both ``Content-Length`` and ``Transfer-Encoding`` is answered with
+``connection: close``. Errors uvicorn answers itself (a request that is not HTTP at all) never
+reach the app and carry no invocation id; connection limits are the server's
+(:mod:`extkit.connections`).
 
 ``extkit start`` (:mod:`extkit.cli.start`) runs it on uvicorn, in one process or several. With a
 ``timer_lock`` (a file shared by the workers, or a lease in Redis shared by hosts on several
@@ -33,15 +37,18 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final, final
 from urllib.parse import parse_qsl, quote
 
-from .bindings import INVOCATION_ID_HEADER, invoke_http, invoke_timer
-from .context import TraceContext
+from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_timer
+from .context import Context, TraceContext
 from .correlation import invocation_scope
+from .errors import InvocationNotStarted
 from .http import HttpRequest, HttpResponse, _Headers
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, LoadedApp
+from .logs import RateLimited
 from .pool import FunctionPool
 from .routing import Router
 from .schedule import Schedule, ScheduleStatus, TimerRequest, parse_schedule
+from .throttle import RequestThrottle
 from .timer_lock import NoLock, TimerLock
 from .wire import response_problem
 
@@ -118,6 +125,16 @@ class Host:
         # Pool threads start lazily, so a pool exists before the lifespan starts (an ASGI server
         # that skips the lifespan still works).
         self.pool = FunctionPool(threads)
+        settings = app.settings
+        concurrent = settings.max_concurrent_requests
+        outstanding = settings.max_outstanding_requests
+        self.throttle = (
+            None
+            if concurrent is None and outstanding is None
+            else RequestThrottle(concurrent=concurrent, outstanding=outstanding)
+        )
+        self._busy_warnings = RateLimited()
+        self._late_warnings = RateLimited()
         self._timer_lock: TimerLock = timer_lock if timer_lock is not None else NoLock()
         self._announce = announce
         self._exit_if_stuck = exit_if_stuck
@@ -209,7 +226,7 @@ class Host:
             return  # the client went away before the request was complete
         if INVOCATION_ID_HEADER not in response.headers:
             response.headers[INVOCATION_ID_HEADER] = str(uuid.uuid4())
-        await self._send(scope, send, response)
+        await self._send(scope, send, response, close=_framed_twice(scope["headers"]))
 
     async def _respond(self, scope: Scope, receive: Receive) -> HttpResponse | None:
         method: str = scope["method"]
@@ -229,34 +246,96 @@ class Host:
             level, headers.get(KEY_HEADER) or params.get(KEY_QUERY_PARAMETER)
         ):
             return _plain(401, "Unauthorized: a valid function key is required")
-        if (
-            "content-length" not in headers
-            and "transfer-encoding" not in headers
-            and scope.get("http_version") in _BODILESS_WITHOUT_LENGTH
-        ):
-            body: bytes | HttpResponse | None = b""  # HTTP/1.x: no length, no chunks, no body
-        else:
-            body = await self._read_body(headers, receive)
-        if not isinstance(body, bytes):
-            return body
-        request = HttpRequest(
-            method,
-            _url(scope, headers, path, query),
-            headers=headers,
-            params=params,
-            route_params=found.params,
-            body=body,
-        )
-        # Without trace headers the context's default (an empty TraceContext) is the same value.
-        parent, state = headers.get("traceparent"), headers.get("tracestate")
-        trace = None if parent is None and state is None else TraceContext(parent, state)
-        return await invoke_http(
+        throttle = self.throttle
+        if throttle is not None and not throttle.admit():
+            return self._too_many(fn, throttle)
+        try:
+            if (
+                "content-length" not in headers
+                and "transfer-encoding" not in headers
+                and scope.get("http_version") in _BODILESS_WITHOUT_LENGTH
+            ):
+                body: bytes | HttpResponse | None = b""  # HTTP/1.x: no length, no chunks: none
+            else:
+                body = await self._read_body(headers, receive)
+            if not isinstance(body, bytes):
+                return body
+            request = HttpRequest(
+                method,
+                _url(scope, headers, path, query),
+                headers=headers,
+                params=params,
+                route_params=found.params,
+                body=body,
+            )
+            # Without trace headers the context's default (an empty TraceContext) is the same.
+            parent, state = headers.get("traceparent"), headers.get("tracestate")
+            trace = None if parent is None and state is None else TraceContext(parent, state)
+            context = fn.loaded.new_context(trace_context=trace)
+            if throttle is None:
+                return await self._invoke(fn, request, context)
+            return await self._invoke_in_turn(fn, request, context, throttle)
+        finally:
+            if throttle is not None:
+                throttle.leave()
+
+    def _invoke(
+        self, fn: AppFunction, request: HttpRequest, context: Context
+    ) -> Awaitable[HttpResponse]:
+        return invoke_http(
             fn,
             request,
-            context=fn.loaded.new_context(trace_context=trace),
+            context=context,
             executor=self.pool,
             timeout=self.timeout,
             own_task=self.task_per_request,
+        )
+
+    async def _invoke_in_turn(
+        self, fn: AppFunction, request: HttpRequest, context: Context, throttle: RequestThrottle
+    ) -> HttpResponse:
+        """Invoke once the throttle gives a turn; 503 if none comes within ``functionTimeout``."""
+        if not await throttle.start(self.timeout):
+            assert self.timeout is not None  # only a wait with a limit ends without a turn
+            held = self._late_warnings.allow()
+            if held is not None:
+                _log.warning(
+                    "a request for function %s found none of the %d turns to run "
+                    "(host.json extensions.http.maxConcurrentRequests) free within its %g s "
+                    "functionTimeout: answered 503 without running it%s",
+                    fn.name,
+                    throttle.concurrent,
+                    self.timeout,
+                    _more(held),
+                )
+            response = error_response(
+                InvocationNotStarted(fn.name, self.timeout),
+                function_name=fn.name,
+                invocation_id=context.invocation_id,
+            )
+            response.headers[INVOCATION_ID_HEADER] = context.invocation_id
+            return response
+        try:
+            return await self._invoke(fn, request, context)
+        finally:
+            throttle.finish()
+
+    def _too_many(self, fn: AppFunction, throttle: RequestThrottle) -> HttpResponse:
+        """The 429 for a request past ``maxOutstandingRequests`` (one WARNING a second)."""
+        held = self._busy_warnings.allow()
+        if held is not None:
+            _log.warning(
+                "answered 429 to a request for function %s: the host holds %d requests, its "
+                "limit (host.json extensions.http.maxOutstandingRequests)%s",
+                fn.name,
+                throttle.outstanding,
+                _more(held),
+            )
+        return _plain(
+            429,
+            f"Too Many Requests: the host holds its limit of {throttle.outstanding} requests "
+            "(maxOutstandingRequests); retry later.",
+            {"Retry-After": "1"},
         )
 
     async def _read_body(
@@ -283,7 +362,10 @@ class Host:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _send(self, scope: Scope, send: Send, response: HttpResponse) -> None:
+    async def _send(
+        self, scope: Scope, send: Send, response: HttpResponse, *, close: bool = False
+    ) -> None:
+        """Send ``response``; with ``close``, tell the server to close the connection after it."""
         body = response.get_body()
         raw = self._custom_headers.copy()
         has_type = False
@@ -305,6 +387,8 @@ class Host:
         if not has_type:
             raw.append((b"content-type", _content_type(response)))
         raw.append((b"content-length", str(len(body)).encode()))
+        if close:
+            raw.append((b"connection", b"close"))
         if response.status_code in (204, 304) or scope["method"] == "HEAD":
             body = b""
         await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
@@ -439,6 +523,25 @@ class Host:
 #: HTTP versions where a request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no
 #: body (RFC 9112, 6.3): a GET is answered without waiting for a body message from the server.
 _BODILESS_WITHOUT_LENGTH: Final = frozenset({"1.0", "1.1"})
+
+
+def _more(held: int) -> str:
+    """The tail of a rate-limited line: how many like it were left out since the last one."""
+    return f" ({held} more since the last such line)" if held else ""
+
+
+def _framed_twice(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request has both ``Content-Length`` and ``Transfer-Encoding``: RFC 9112, 6.3
+    says the server must close the connection after answering it, because the two framings
+    disagree on where the next request starts (request smuggling)."""
+    seen = 0
+    for name, _ in headers:
+        folded = name.lower()
+        if folded == b"content-length":
+            seen |= 1
+        elif folded == b"transfer-encoding":
+            seen |= 2
+    return seen == 3
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -85,11 +85,16 @@ class HttpRequest:
         return self._body
 
     def get_json(self) -> Any:
-        """The body parsed as JSON; ``ValueError`` naming the problem when it is not JSON."""
+        """The body parsed as JSON; ``ValueError`` naming the problem when it is not JSON
+        (also for JSON nested too deeply for Python's parser, a client's input like any other)."""
         try:
             return json.loads(self._body)
         except ValueError as exc:
             raise ValueError(f"HTTP request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError(
+                "HTTP request body is not valid JSON: nested too deeply (arrays or objects)"
+            ) from None
 
     def __repr__(self) -> str:
         return f"HttpRequest(method={self.method!r}, url={self.url!r})"

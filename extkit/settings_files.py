@@ -3,8 +3,9 @@
 ``local.settings.json``'s ``Values`` become environment variables (a variable already set in the
 process wins), so the extensions gate ``PYTHON_ENABLE_WORKER_EXTENSIONS`` may live there; its
 ``Host.LocalHttpPort`` is the port ``extkit start`` uses without ``--port``. ``host.json`` sets the
-route prefix, the function timeout, log levels, and extkit's own options (``extkit.*``). A problem
-is reported with the file it is in; a ``host.json`` with problems leaves the defaults in place.
+route prefix, the function timeout, connection limits, log levels, and extkit's own options
+(``extkit.*``). A problem is reported with the file it is in; a ``host.json`` with problems leaves
+the defaults in place.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Final
 from ._app_files import read_json_object, shown
 
 __all__ = [
+    "DEFAULT_HEADERS_TIMEOUT",
     "DEFAULT_MAX_BODY",
     "HostSettings",
     "apply_local_settings",
@@ -28,6 +30,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY: Final = 100 * 1024 * 1024
+#: ``extensions.http.requestHeadersTimeout`` by default, in seconds (Kestrel's, the reference's
+#: server, is the same).
+DEFAULT_HEADERS_TIMEOUT: Final = 30.0
 
 _TIMEOUT: Final = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2}(?:\.\d+)?)")
 #: host.json log level names (the reference's) -> Python levels. "None" switches a category off.
@@ -62,6 +67,14 @@ class HostSettings:
     max_request_body_bytes: int = DEFAULT_MAX_BODY
     #: ``extensions.http.customHeaders``: added to every HTTP response.
     custom_headers: dict[str, str] = field(default_factory=dict)
+    #: ``extensions.http.requestHeadersTimeout`` in seconds: how long a connection may take to
+    #: send a request's headers, from when it opened or its previous response ended.
+    request_headers_timeout: float = DEFAULT_HEADERS_TIMEOUT
+    #: ``extensions.http.maxConcurrentRequests``: HTTP functions running at once (``None``: any).
+    max_concurrent_requests: int | None = None
+    #: ``extensions.http.maxOutstandingRequests``: HTTP requests running or queued to run; more
+    #: are answered 429 (``None``: any).
+    max_outstanding_requests: int | None = None
     #: ``functions``: when given, only these functions are loaded.
     functions: tuple[str, ...] | None = None
     #: ``extkit.disabledExtensions``: beats ``EXTKIT_DISABLED_EXTENSIONS`` when given.
@@ -126,25 +139,48 @@ def apply_local_settings(
     return port
 
 
-def _parse_timeout(raw: Any, where: str, problems: list[str]) -> float | None:
-    if raw is None or raw == "-1" or raw == -1:
+def _parse_duration(
+    raw: Any, where: str, key: str, problems: list[str], *, unlimited: bool = True
+) -> float | None:
+    """A host.json duration (``"hh:mm:ss"``, ``"d.hh:mm:ss"``) in seconds; with ``unlimited``,
+    absent or ``"-1"`` is ``None`` (no limit)."""
+    if raw is None or (unlimited and (raw == "-1" or raw == -1)):
         return None
+    if raw == "-1" or raw == -1:
+        problems.append(f"{where}: {key} {raw!r} must be longer than zero; it has no off switch")
+        return None
+    or_none = ', or "-1" for no limit' if unlimited else ""
     found = _TIMEOUT.fullmatch(raw.strip()) if isinstance(raw, str) else None
     if found is None:
         problems.append(
-            f'{where}: functionTimeout {raw!r} is not a duration; expected "hh:mm:ss" '
-            '(e.g. "00:05:00"), "d.hh:mm:ss", or "-1" for no limit'
+            f'{where}: {key} {raw!r} is not a duration; expected "hh:mm:ss" '
+            f'(e.g. "00:05:00"), "d.hh:mm:ss"{or_none}'
         )
         return None
     days, hours, minutes, seconds = found.groups()
     if int(minutes) > 59 or float(seconds) >= 60:
-        problems.append(f"{where}: functionTimeout {raw!r}: minutes and seconds must be below 60")
+        problems.append(f"{where}: {key} {raw!r}: minutes and seconds must be below 60")
         return None
     total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     if total <= 0:
-        problems.append(f'{where}: functionTimeout {raw!r} must be longer than zero (or "-1")')
+        or_none = ' (or "-1")' if unlimited else ""
+        problems.append(f"{where}: {key} {raw!r} must be longer than zero{or_none}")
         return None
     return total
+
+
+def _request_cap(http: dict[str, Any], key: str, where: str, problems: list[str]) -> int | None:
+    """``extensions.http.<key>``: a whole number above 0, or -1 (the default) for no limit."""
+    value = http.get(key, -1)
+    if value == -1:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(
+            f"{where}: extensions.http.{key} must be a whole number above 0 (or -1 for no "
+            f"limit), got {value!r}"
+        )
+        return None
+    return value
 
 
 def _string_list(value: Any, where: str, problems: list[str]) -> tuple[str, ...] | None:
@@ -200,12 +236,24 @@ def read_host_json(
             f"{where}: extkit.maxRequestBodyBytes must be a positive whole number, got {max_body!r}"
         )
         max_body = DEFAULT_MAX_BODY
+    headers_timeout = _parse_duration(
+        http.get("requestHeadersTimeout", "00:00:30"),
+        where,
+        "extensions.http.requestHeadersTimeout",
+        problems,
+        unlimited=False,
+    )
     settings = HostSettings(
         route_prefix=prefix.strip().strip("/"),
-        function_timeout=_parse_timeout(data.get("functionTimeout"), where, problems),
+        function_timeout=_parse_duration(
+            data.get("functionTimeout"), where, "functionTimeout", problems
+        ),
         log_levels={str(k): str(v) for k, v in levels.items()},
         max_request_body_bytes=max_body,
         custom_headers=dict(headers),
+        request_headers_timeout=headers_timeout or DEFAULT_HEADERS_TIMEOUT,
+        max_concurrent_requests=_request_cap(http, "maxConcurrentRequests", where, problems),
+        max_outstanding_requests=_request_cap(http, "maxOutstandingRequests", where, problems),
         functions=_string_list(data.get("functions"), f"{where}: functions", problems),
         disabled_extensions=_string_list(
             own.get("disabledExtensions"), f"{where}: extkit.disabledExtensions", problems

@@ -312,6 +312,46 @@ def test_function_timeout_formats(tmp_path: Path, timeout: str, seconds: float |
         app.unload()
 
 
+def test_connection_limits_default_to_a_30_s_header_timeout_and_no_request_caps(
+    load: Load,
+) -> None:
+    settings = load(APPS / "other_app").settings
+    assert settings.request_headers_timeout == 30.0
+    assert settings.max_concurrent_requests is None and settings.max_outstanding_requests is None
+
+
+@pytest.mark.parametrize(
+    ("http", "expected"),
+    [
+        ({"requestHeadersTimeout": "00:00:02.5"}, (2.5, None, None)),
+        ({"maxConcurrentRequests": 4, "maxOutstandingRequests": 10}, (30.0, 4, 10)),
+        ({"maxConcurrentRequests": -1, "maxOutstandingRequests": -1}, (30.0, None, None)),
+    ],
+)
+def test_connection_limits_from_host_json(
+    tmp_path: Path, http: dict[str, Any], expected: tuple[float, int | None, int | None]
+) -> None:
+    root = write(
+        tmp_path,
+        {
+            "host.json": {"version": "2.0", "extensions": {"http": http}},
+            "Fn/function.json": HTTP_BINDINGS,
+            "Fn/__init__.py": "def main(req): ...",
+        },
+    )
+    app = load_app(root, registry=Registry())
+    try:
+        settings = app.settings
+        found = (
+            settings.request_headers_timeout,
+            settings.max_concurrent_requests,
+            settings.max_outstanding_requests,
+        )
+        assert found == expected
+    finally:
+        app.unload()
+
+
 # --- the decorator model -----------------------------------------------------------------------
 
 
@@ -545,6 +585,23 @@ def test_no_functions_found(tmp_path: Path) -> None:
         ({"version": "2.0", "functionTimeout": "00:61:00"}, "below 60"),
         ({"version": "2.0", "logging": {"logLevel": {"default": "Loud"}}}, "logLevel.default"),
         ({"version": "2.0", "extensions": {"http": {"routePrefix": 5}}}, "routePrefix"),
+        (
+            {"version": "2.0", "extensions": {"http": {"requestHeadersTimeout": "2s"}}},
+            "extensions.http.requestHeadersTimeout '2s' is not a duration",
+        ),
+        (
+            {"version": "2.0", "extensions": {"http": {"requestHeadersTimeout": "-1"}}},
+            "requestHeadersTimeout '-1' must be longer than zero",
+        ),
+        (
+            {"version": "2.0", "extensions": {"http": {"maxConcurrentRequests": 0}}},
+            "extensions.http.maxConcurrentRequests must be a whole number above 0 (or -1 for "
+            "no limit), got 0",
+        ),
+        (
+            {"version": "2.0", "extensions": {"http": {"maxOutstandingRequests": "many"}}},
+            "extensions.http.maxOutstandingRequests must be a whole number",
+        ),
         ({"version": "2.0", "extkit": {"maxRequestBodyBytes": 0}}, "maxRequestBodyBytes"),
         ({"version": "2.0", "extkit": {"nope": 1}}, "extkit.nope is not an extkit setting"),
         ({"version": "2.0", "functions": "Fn"}, "functions must be a list of strings"),

@@ -27,6 +27,7 @@ from typing import Any, Final
 import uvicorn
 
 from ..app import FunctionSpec
+from ..connections import ConnectionGuard, HeadersTimeoutProtocol
 from ..host import Host
 from ..keys import Keys
 from ..loader import AppLoadError, LoadedApp, load_app, python_log_level
@@ -214,6 +215,7 @@ def command_start(args: argparse.Namespace) -> int:
         "log_config": None,  # uvicorn's records go through extkit's handler
         "access_log": False,
         "lifespan": "on",  # uvicorn's defaults otherwise: uvloop and httptools when installed
+        "http": HeadersTimeoutProtocol,  # uvicorn's own, closing connections slow with headers
     }
     try:
         timer_lock = configured_lock(app.root.name, None, os.environ)
@@ -229,7 +231,8 @@ def command_start(args: argparse.Namespace) -> int:
             exit_if_stuck=True,
             task_per_request=True,
         )
-        return _serve_until_signalled(_Server(uvicorn.Config(host, **common)))
+        guarded = ConnectionGuard(host, headers_timeout=app.settings.request_headers_timeout)
+        return _serve_until_signalled(_Server(uvicorn.Config(guarded, **common)))
     # Several workers: each process loads the app itself from the same folder and settings.
     fd, lock_path = tempfile.mkstemp(prefix="extkit-timers-", suffix=".lock")
     os.close(fd)
@@ -281,7 +284,7 @@ class _Server(uvicorn.Server):
             _log.info("extkit host listening on %s", _base_url(self.config.host, port))
 
 
-def create_worker_app() -> Host:
+def create_worker_app() -> ConnectionGuard:
     """The uvicorn factory for ``--workers N``: load the app in this worker process."""
     _configure_logging(os.environ.get(_ENV_LOG_FORMAT, "console"))
     app_dir = os.environ.get(_ENV_APP_DIR, ".")
@@ -292,7 +295,7 @@ def create_worker_app() -> Host:
         raise SystemExit(_STARTUP_FAILURE) from None
     _apply_log_levels(app)
     raw_threads = os.environ.get(_ENV_THREADS)
-    return Host(
+    host = Host(
         app,
         threads=int(raw_threads) if raw_threads else None,
         timer_lock=configured_lock(app.root.name, os.environ.get(_ENV_TIMER_LOCK), os.environ),
@@ -300,3 +303,4 @@ def create_worker_app() -> Host:
         exit_if_stuck=True,
         task_per_request=True,  # uvicorn serves each worker process too
     )
+    return ConnectionGuard(host, headers_timeout=app.settings.request_headers_timeout)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal, TypeVar
 
+from ._types import Lifespan
+
 __all__ = [
     "HTTP_METHODS",
     "AuthLevel",
@@ -98,6 +100,8 @@ class FunctionSpec:
     #: Turns the host's trigger value into what the function expects (code written against
     #: ``azure.functions`` gets that library's types: see ``extkit.azure``); ``None``: as is.
     convert_trigger: Callable[[Any], Any] | None = None
+    #: Started by the host before it serves and stopped when it stops (``AsgiFunctionApp``).
+    lifespan: Lifespan | None = None
 
     def __repr__(self) -> str:
         where = f" {self.methods or 'ANY'} {self.route!r}" if self.trigger == "http" else ""

@@ -38,9 +38,10 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Methods an HTTP trigger may name (upper case, as ``FunctionSpec.methods`` holds them).
+#: Methods an HTTP trigger may name (upper case, as ``FunctionSpec.methods`` holds them); QUERY
+#: is the safe method with a body that newer azure-functions versions list among theirs.
 HTTP_METHODS: Final = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "QUERY"}
 )
 
 

@@ -245,6 +245,9 @@ def test_func_asgi_function_app_runs_with_its_lifespan(tmp_path: Path) -> None:
         assert response.json() == {"order_id": 12, "q": "x"}
         assert cookies_of(response) == ["first=1", "second=2"]
         assert host.get("/missing").json() == {"detail": "Not Found"}
+        direct = host.get("/direct/orders/13")  # a function of its own, func.AsgiMiddleware
+        assert (direct.json(), direct.headers["x-direct"]) == ({"order_id": 13, "q": ""}, "yes")
+        assert cookies_of(direct) == ["first=1", "second=2"]
         wait_for_event(host, response.headers["x-invocation-id"], "azure fastapi handler 12")
         assert host.stop() == 0
         assert "Exception ignored" not in host.errors()

@@ -1,4 +1,5 @@
-"""An app written for Azure Functions: a FastAPI app as ``func.AsgiFunctionApp``."""
+"""An app written for Azure Functions: a FastAPI app as ``func.AsgiFunctionApp``, and one more
+function that hands its requests to the same app through ``func.AsgiMiddleware``."""
 
 import logging
 import os
@@ -24,6 +25,7 @@ fastapi_app = FastAPI(lifespan=lifespan)
 
 
 @fastapi_app.get("/orders/{order_id}")
+@fastapi_app.get("/direct/orders/{order_id}")
 async def order(order_id: int, response: Response, q: str = "") -> dict[str, object]:
     logger.info("azure fastapi handler %s", order_id)
     response.set_cookie("first", "1")
@@ -32,3 +34,10 @@ async def order(order_id: int, response: Response, q: str = "") -> dict[str, obj
 
 
 app = func.AsgiFunctionApp(app=fastapi_app, http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="direct/{*rest}", auth_level=func.AuthLevel.ANONYMOUS)
+async def direct(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    response = await func.AsgiMiddleware(fastapi_app).handle_async(req, context)
+    response.headers["x-direct"] = "yes"
+    return response

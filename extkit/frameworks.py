@@ -289,7 +289,7 @@ class _AsgiLifespan:
                     type(exc).__name__,
                     exc,
                 )
-            else:
+            elif self._failure is None:  # a failed startup is reported by startup()
                 _log.error("the ASGI app's lifespan raised", exc_info=exc)
         finally:
             for future in (started, stopped):

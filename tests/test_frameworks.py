@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hostutil import HostProcess, running_host, wait_until
+from hostutil import HostProcess, run_host_to_exit, running_host, wait_until
 
 import extkit
 from extkit import AsgiMiddleware, HttpRequest, WsgiMiddleware
@@ -155,6 +155,14 @@ def test_the_fastapi_lifespan_runs_once_per_process(tmp_path: Path) -> None:
     assert lines == [f"startup {pid}", f"shutdown {pid}"]
 
 
+def test_a_fastapi_lifespan_that_fails_stops_the_host_with_its_reason() -> None:
+    result = run_host_to_exit(APPS / "fastapi_app", env={"LIFESPAN_FAILS": "1"})
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "host startup failed" in output
+    assert "lifespan startup failed" in output and "the database is down" in output
+
+
 # --- Flask as the whole app ---------------------------------------------------------------------
 
 
@@ -220,7 +228,7 @@ def test_a_function_hands_its_request_to_a_framework(
 ) -> None:
     response = middleware_host.get(f"/api/{mode}/items/3")
     assert response.status_code == 200
-    assert response.json() == {"mode": "asgi" if mode == "asgi" else mode, "item_id": 3}
+    assert response.json() == {"mode": mode, "item_id": 3}
     assert response.headers["x-wrapped-by"] == function  # the function changed the response
     assert cookies_of(response) == ["first=1", "second=2"]
     events = wait_for_event(middleware_host, response.headers["x-invocation-id"], handler_line)

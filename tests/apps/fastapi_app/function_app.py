@@ -26,6 +26,8 @@ def mark(event: str) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    if os.environ.get("LIFESPAN_FAILS"):
+        raise ConnectionError("the database is down")
     mark("startup")
     yield {"greeting": "Hello"}
     mark("shutdown")

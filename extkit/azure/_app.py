@@ -244,4 +244,3 @@ class _AsgiAppLifespan:
             return
         self._app.startup_task_done = False  # so the library's __del__ does not run it again
         await self._app.middleware.notify_shutdown()
-

@@ -122,14 +122,13 @@ def extkit_response(value: Any) -> HttpResponse | None:
     ``Set-Cookie`` from ``func.AsgiMiddleware``) keeps every value."""
     if type(value) is not _AzureResponse and not isinstance(value, _AzureResponse):
         return None
-    response = HttpResponse(
+    return HttpResponse(
         value.get_body(),
         status_code=value.status_code,
         headers=_extkit_headers(value.headers),
         mimetype=value.mimetype,
         charset=value.charset,
     )
-    return response
 
 
 def _extkit_headers(headers: Any) -> _Headers | None:

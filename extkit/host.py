@@ -19,9 +19,11 @@ reach the app and carry no invocation id; connection limits are the server's
 machines: :mod:`extkit.timer_lock`), timers run in the one process holding it; the others try
 again every few seconds, so the timers move to another process if that one dies.
 
-Shutdown (SIGTERM or SIGINT): uvicorn stops accepting, in-flight requests finish, then the
-lifespan shutdown stops the timers (a running timer invocation finishes), drains the thread pool
-and runs the extensions' shutdown hooks once (``engine.shutdown()``), where they flush exporters.
+The lifespan startup starts the ASGI lifespans of the web frameworks behind functions
+(:mod:`extkit.frameworks`), then the timers. Shutdown (SIGTERM or SIGINT): uvicorn stops
+accepting, in-flight requests finish, then the lifespan shutdown stops the timers (a running timer
+invocation finishes), drains the thread pool, stops the frameworks' lifespans and runs the
+extensions' shutdown hooks once (``engine.shutdown()``), where they flush exporters.
 A second signal forces the exit.
 """
 
@@ -37,6 +39,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final, final
 from urllib.parse import parse_qsl, quote
 
+from ._types import Lifespan
 from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_timer
 from .context import Context, TraceContext
 from .correlation import invocation_scope
@@ -117,6 +120,12 @@ class Host:
             if fn.spec.trigger == "http":
                 level = str(fn.spec.auth_level or "anonymous")
                 self.router.add(fn.spec.route or fn.name, (fn, level), fn.spec.methods)
+        # Lifespans of the web frameworks behind functions (AsgiFunctionApp), each once.
+        lifespans: dict[int, Lifespan] = {}
+        for fn in app.functions:
+            if fn.spec.lifespan is not None:
+                lifespans.setdefault(id(fn.spec.lifespan), fn.spec.lifespan)
+        self.lifespans = list(lifespans.values())
         self.timers = [
             (fn, parse_schedule(fn.spec.schedule or ""))
             for fn in app.functions
@@ -172,7 +181,10 @@ class Host:
                 return
 
     async def startup(self) -> None:
-        """Start the timers (in the worker that holds the timer lock)."""
+        """Start the web frameworks' lifespans, then the timers (in the worker that holds the
+        timer lock). A lifespan that fails fails the startup."""
+        for lifespan in self.lifespans:
+            await lifespan.startup()
         self._stopping = asyncio.Event()
         if self.timers:
             self._timer_task = asyncio.get_running_loop().create_task(self._run_timers())
@@ -205,6 +217,11 @@ class Host:
                 "they are abandoned",
                 drain,
             )
+        for lifespan in self.lifespans:
+            try:
+                await asyncio.wait_for(lifespan.shutdown(), drain)
+            except Exception:  # one framework's failure must not keep the others' from running
+                _log.exception("the lifespan shutdown of a web framework failed")
         await asyncio.to_thread(self.app.engine.shutdown)
         _log.info("extkit host stopped (pid %d)", os.getpid())
         if stuck and self._exit_if_stuck:
@@ -562,9 +579,12 @@ def _url(scope: Scope, headers: dict[str, str], path: str, query: str) -> str:
 
 
 def _header_items(headers: Mapping[str, str]) -> Iterable[tuple[str, tuple[str, str]]]:
-    """A response's headers as (lower-case name, (name as given, value))."""
+    """A response's headers as (lower-case name, (name as given, value)), a name with several
+    values (``Set-Cookie``) once per value."""
     if type(headers) is _Headers:  # extkit's own mapping holds all three: no lookup per header
-        return headers._items.items()
+        if headers._more is None:
+            return headers._items.items()
+        return [(name.lower(), (name, value)) for name, value in headers.all_items()]
     return [(name.lower(), (name, value)) for name, value in headers.items()]
 
 

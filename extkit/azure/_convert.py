@@ -24,6 +24,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
+from wsgiref.headers import Headers as WsgiHeaders
 
 import azure.functions as func
 from azure.functions.timer import TimerRequest as _AzureTimerRequest
@@ -117,26 +118,39 @@ def convert_trigger(value: Any) -> Any:
 def extkit_response(value: Any) -> HttpResponse | None:
     """``value`` as an extkit response when it is a ``func.HttpResponse``, else ``None``.
 
-    A header name given twice in the library's response (its headers are a multi-dict) keeps
-    its last value, as the reference worker's conversion to a dict does."""
+    A header name given twice in the library's response (its headers are a multi-dict: two
+    ``Set-Cookie`` from ``func.AsgiMiddleware``) keeps every value."""
     if type(value) is not _AzureResponse and not isinstance(value, _AzureResponse):
         return None
-    headers = value.headers
     return HttpResponse(
         value.get_body(),
         status_code=value.status_code,
-        headers=dict(headers.items()) if headers else None,
+        headers=_extkit_headers(value.headers),
         mimetype=value.mimetype,
         charset=value.charset,
     )
 
 
+def _extkit_headers(headers: Any) -> _Headers | None:
+    """The library's response headers (``items()`` lists a repeated name once per value)."""
+    if not headers:
+        return None
+    converted = _Headers()
+    for name, value in headers.items():
+        converted.add_header(name, value)
+    return converted
+
+
 def azure_response(response: HttpResponse) -> func.HttpResponse:
     """A ``func.HttpResponse`` holding what ``response`` holds (for an Azure-written hook)."""
+    headers = response.headers
     return _AzureResponse(
         response.get_body(),
         status_code=response.status_code,
-        headers=response.headers,
+        # The library copies ``items()``: wsgiref's Headers lists a repeated name once per value.
+        headers=WsgiHeaders(headers.all_items())  # type: ignore[arg-type]
+        if type(headers) is _Headers and headers._more
+        else headers,
         mimetype=response.mimetype,
         charset=response.charset,
     )
@@ -152,7 +166,7 @@ def copy_back(view: func.HttpResponse, response: HttpResponse) -> None:
     response.status_code = int(view.status_code)
     response.mimetype = view.mimetype
     response.charset = view.charset
-    response.headers = _Headers(dict(view.headers.items()))
+    response.headers = _extkit_headers(view.headers) or _Headers()
 
 
 def _settle(result: Any, kwargs: Mapping[str, Any], outputs: tuple[str, ...]) -> Any:

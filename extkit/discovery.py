@@ -118,11 +118,9 @@ def _ensure_registered(registry: Registry, obj: Any) -> None:
     A class registers itself when its module is first imported; a second registry (a test's, or
     a second app loaded in the same process) would otherwise never see it.
     """
-    from .extension import AppExtensionBase
+    from .extension import is_concrete_app_extension
 
-    if not (isinstance(obj, type) and issubclass(obj, AppExtensionBase)):
-        return
-    if vars(obj).get("_extkit_abstract", False) or obj is AppExtensionBase:
+    if not is_concrete_app_extension(obj):
         return
     if any(entry.extension is obj for entry in registry.entries(include_superseded=True)):
         return

@@ -44,13 +44,13 @@ from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_
 from .context import Context, TraceContext
 from .correlation import invocation_scope
 from .errors import InvocationNotStarted
-from .http import HttpRequest, HttpResponse, _Headers
+from .http import Headers, HttpRequest, HttpResponse
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, LoadedApp
 from .logs import RateLimited
 from .pool import FunctionPool
 from .routing import Router
-from .schedule import Schedule, ScheduleStatus, TimerRequest, parse_schedule
+from .schedule import Schedule, ScheduleStatus, TimerRequest
 from .throttle import RequestThrottle
 from .timer_lock import NoLock, TimerLock
 from .wire import response_problem
@@ -119,18 +119,15 @@ class Host:
         for fn in app.functions:
             if fn.spec.trigger == "http":
                 level = str(fn.spec.auth_level or "anonymous")
-                self.router.add(fn.spec.route or fn.name, (fn, level), fn.spec.methods)
+                assert fn.route is not None  # AppFunction parses every HTTP function's
+                self.router.add(fn.route, (fn, level), fn.spec.methods)
         # Lifespans of the web frameworks behind functions (AsgiFunctionApp), each once.
         lifespans: dict[int, Lifespan] = {}
         for fn in app.functions:
             if fn.spec.lifespan is not None:
                 lifespans.setdefault(id(fn.spec.lifespan), fn.spec.lifespan)
         self.lifespans = list(lifespans.values())
-        self.timers = [
-            (fn, parse_schedule(fn.spec.schedule or ""))
-            for fn in app.functions
-            if fn.spec.trigger == "timer"
-        ]
+        self.timers = [(fn, fn.schedule) for fn in app.functions if fn.schedule is not None]
         # Pool threads start lazily, so a pool exists before the lifespan starts (an ASGI server
         # that skips the lifespan still works).
         self.pool = FunctionPool(threads)
@@ -581,10 +578,8 @@ def _url(scope: Scope, headers: dict[str, str], path: str, query: str) -> str:
 def _header_items(headers: Mapping[str, str]) -> Iterable[tuple[str, tuple[str, str]]]:
     """A response's headers as (lower-case name, (name as given, value)), a name with several
     values (``Set-Cookie``) once per value."""
-    if type(headers) is _Headers:  # extkit's own mapping holds all three: no lookup per header
-        if headers._more is None:
-            return headers._items.items()
-        return [(name.lower(), (name, value)) for name, value in headers.all_items()]
+    if type(headers) is Headers:  # extkit's own mapping holds all three: no lookup per header
+        return headers.wire_items()
     return [(name.lower(), (name, value)) for name, value in headers.items()]
 
 

@@ -9,15 +9,15 @@ function can be tested without a host::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["HttpRequest", "HttpResponse", "Out"]
+__all__ = ["Headers", "HttpRequest", "HttpResponse", "Out"]
 
 T = TypeVar("T")
 
 
-class _Headers(MutableMapping[str, str]):
+class Headers(MutableMapping[str, str]):
     """Case-insensitive header mapping that keeps the spelling it was given.
 
     A name may carry more than one value (``Set-Cookie``): :meth:`add_header` adds one. Looking a
@@ -31,7 +31,7 @@ class _Headers(MutableMapping[str, str]):
         self._more: list[tuple[str, str]] | None = None
         if not initial:
             self._items: dict[str, tuple[str, str]] = {}
-        elif type(initial) is _Headers:  # a copy keeps every value
+        elif type(initial) is Headers:  # a copy keeps every value
             self._items = dict(initial._items)
             self._more = list(initial._more) if initial._more else None
         else:
@@ -88,6 +88,22 @@ class _Headers(MutableMapping[str, str]):
         """Every (name, value) pair, a name with several values once per value."""
         return [*self._items.values(), *(self._more or ())]
 
+    @property
+    def repeated(self) -> bool:
+        """Whether some name has more than one value."""
+        return self._more is not None
+
+    def first_values(self) -> dict[str, str]:
+        """Each name's first value, under the spelling it was given, as a plain dict (built
+        without a lookup per header: every request converted for other code pays for it)."""
+        return dict(self._items.values())
+
+    def wire_items(self) -> Iterable[tuple[str, tuple[str, str]]]:
+        """(lower-case name, (name as given, value)) for every value: what goes on the wire."""
+        if self._more is None:
+            return self._items.items()
+        return [(name.lower(), (name, value)) for name, value in self.all_items()]
+
     def _drop_more(self, folded: str) -> None:
         more = [(k, v) for k, v in self._more or () if k.lower() != folded]
         self._more = more or None
@@ -118,7 +134,7 @@ class HttpRequest:
     ) -> None:
         self.method = method.upper()
         self.url = url
-        self.headers: MutableMapping[str, str] = _Headers(headers)
+        self.headers: MutableMapping[str, str] = Headers(headers)
         self.params: dict[str, str] = dict(params or {})
         self.route_params: dict[str, Any] = dict(route_params or {})
         self._body = body if type(body) is bytes else _to_bytes(body)
@@ -155,7 +171,7 @@ class HttpResponse:
         charset: str | None = None,
     ) -> None:
         self.status_code = int(status_code)
-        self.headers: MutableMapping[str, str] = _Headers(headers)
+        self.headers: MutableMapping[str, str] = Headers(headers)
         self.charset = charset or "utf-8"
         self.mimetype = mimetype or (
             "application/octet-stream" if isinstance(body, (bytes, bytearray)) else "text/plain"
@@ -183,15 +199,15 @@ class HttpResponse:
         """Add a header value, keeping the values the name already has: several ``Set-Cookie``
         headers reach the client as several headers."""
         headers = self.headers
-        if not isinstance(headers, _Headers):  # a plain mapping a function assigned
-            headers = _Headers(headers)
+        if not isinstance(headers, Headers):  # a plain mapping a function assigned
+            headers = Headers(headers)
             self.headers = headers
         headers.add_header(name, value)
 
     def header_values(self, name: str) -> list[str]:
         """Every value of the header ``name`` (case-insensitive), in order; empty when absent."""
         headers = self.headers
-        if isinstance(headers, _Headers):
+        if isinstance(headers, Headers):
             return headers.get_all(name)
         folded = name.lower()
         return [value for key, value in headers.items() if key.lower() == folded]

@@ -39,6 +39,7 @@ from .function_json import SUPPORTED_BINDINGS, bindings_to_fields, folder_functi
 from .importing import APP_PACKAGE, ProcessChanges, import_app_module, import_traceback
 from .registry import Registry, isolated_registry
 from .routing import RouteError, RouteTemplate
+from .schedule import Schedule, ScheduleError, parse_schedule
 from .settings_files import HostSettings, apply_local_settings, python_log_level, read_host_json
 
 __all__ = [
@@ -71,10 +72,22 @@ class AppLoadError(Exception):
 
 @dataclass(frozen=True)
 class AppFunction:
-    """A function of a loaded app: how it is declared (``spec``) and how to run it (``loaded``)."""
+    """A function of a loaded app: how it is declared (``spec``), how to run it (``loaded``,
+    whose ``info`` the extensions see) and, parsed once for the loader's checks, the host and
+    the CLI, its HTTP route template or its timer schedule."""
 
     spec: FunctionSpec
     loaded: LoadedFunction
+    route: RouteTemplate | None = None
+    schedule: Schedule | None = None
+
+    def __post_init__(self) -> None:
+        # An AppFunction made by hand (a test's) parses its own; the loader hands them over.
+        spec = self.spec
+        if self.route is None and spec.trigger == "http":
+            object.__setattr__(self, "route", RouteTemplate(spec.route or spec.name))
+        if self.schedule is None and spec.trigger == "timer":
+            object.__setattr__(self, "schedule", parse_schedule(spec.schedule or ""))
 
     @property
     def name(self) -> str:
@@ -188,17 +201,19 @@ def _check_signature(spec: FunctionSpec, problems: list[str]) -> None:
         )
 
 
-def _check_schedule(spec: FunctionSpec, problems: list[str]) -> None:
+def _check_schedule(
+    spec: FunctionSpec, problems: list[str], parsed: dict[FunctionSpec, Schedule]
+) -> None:
     """A timer's schedule must parse now, not fail when the host starts its scheduler."""
-    from .schedule import ScheduleError, parse_schedule
-
     try:
-        parse_schedule(spec.schedule or "")
+        parsed[spec] = parse_schedule(spec.schedule or "")
     except ScheduleError as exc:
         problems.append(f"{_where(spec)}: timer function {spec.name!r}: {exc}")
 
 
-def _check_unique(specs: list[FunctionSpec], problems: list[str]) -> None:
+def _check_unique(
+    specs: list[FunctionSpec], problems: list[str], parsed: dict[FunctionSpec, RouteTemplate]
+) -> None:
     by_name: dict[str, FunctionSpec] = {}
     for spec in specs:
         other = by_name.setdefault(spec.name.lower(), spec)
@@ -209,13 +224,14 @@ def _check_unique(specs: list[FunctionSpec], problems: list[str]) -> None:
             )
     routes: list[tuple[str, frozenset[str] | None, FunctionSpec]] = []
     for spec in specs:
-        if spec.trigger != "http" or spec.route is None:
+        if spec.trigger != "http":
             continue
         try:
-            shape = RouteTemplate(spec.route).shape
+            template = parsed[spec] = RouteTemplate(spec.route or spec.name)
         except RouteError as exc:
             problems.append(f"{_where(spec)}: function {spec.name!r}: {exc}")
             continue
+        shape = template.shape
         methods = None if spec.methods is None else frozenset(spec.methods)
         for other_shape, other_methods, other in routes:
             overlap = methods is None or other_methods is None or bool(methods & other_methods)
@@ -225,8 +241,9 @@ def _check_unique(specs: list[FunctionSpec], problems: list[str]) -> None:
                     & (other_methods or methods or frozenset({"every method"}))
                 )
                 problems.append(
-                    f"duplicate route: {spec.name!r} (route {spec.route!r}, {_where(spec)}) and "
-                    f"{other.name!r} (route {other.route!r}, {_where(other)}) serve the same "
+                    f"duplicate route: {spec.name!r} (route {template.template!r}, "
+                    f"{_where(spec)}) and {other.name!r} (route "
+                    f"{(other.route or other.name)!r}, {_where(other)}) serve the same "
                     f"path for {', '.join(shared)}"
                 )
                 break
@@ -294,11 +311,13 @@ def load_app(
                 specs = adapt_app(specs, registry)
 
         specs = _select(specs, settings, root, problems, notes)
+        schedules: dict[FunctionSpec, Schedule] = {}
+        routes: dict[FunctionSpec, RouteTemplate] = {}
         for spec in specs:
             _check_signature(spec, problems)
             if spec.trigger == "timer":
-                _check_schedule(spec, problems)
-        _check_unique(specs, problems)
+                _check_schedule(spec, problems, schedules)
+        _check_unique(specs, problems, routes)
         if not specs and not problems:
             looked = ", ".join(
                 sorted(entry.name for entry in entries if not entry.name.startswith("."))
@@ -314,21 +333,9 @@ def load_app(
         functions = [
             AppFunction(
                 spec,
-                engine.load(
-                    spec.func,
-                    name=spec.name,
-                    directory=spec.directory,
-                    source_file=spec.source_file,
-                    trigger=spec.trigger,
-                    layout=spec.layout,
-                    bindings=spec.bindings,
-                    route=(
-                        "/"
-                        + "/".join(p for p in (settings.route_prefix, spec.route or spec.name) if p)
-                    )
-                    if spec.trigger == "http"
-                    else None,
-                ),
+                engine.load(spec.func, info=spec.info(settings.route_prefix)),
+                route=routes.get(spec),
+                schedule=schedules.get(spec),
             )
             for spec in specs
         ]

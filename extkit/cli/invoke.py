@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
-from ..app import FunctionSpec
 from ..bindings import INVOCATION_ID_HEADER, invoke_http, invoke_timer
 from ..http import HttpRequest, HttpResponse
 from ..loader import AppFunction, AppLoadError, LoadedApp, load_app
@@ -43,13 +42,15 @@ def _split_params(raw: list[str]) -> dict[str, str]:
     return params
 
 
-def _route_path(spec: FunctionSpec, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
+def _route_path(fn: AppFunction, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """Fill the route template from ``params`` (taking out the ones it uses); return the path and
     the converted route parameters."""
-    from ..routing import RouteTemplate, split_path
+    from ..routing import split_path
 
-    template = spec.route or ""
-    names = {name.lower(): name for name in RouteTemplate(template).names}
+    route = fn.route
+    assert route is not None  # an HTTP function's
+    template = route.template
+    names = {name.lower(): name for name in route.names}
     values = {name: params.pop(key) for key in list(params) if (name := names.get(key.lower()))}
 
     def fill(found: re.Match[str]) -> str:
@@ -60,17 +61,18 @@ def _route_path(spec: FunctionSpec, params: dict[str, str]) -> tuple[str, dict[s
 
     path = "/".join(part for part in _ROUTE_PARAMETER.sub(fill, template).split("/") if part)
     parts = split_path(path)
-    matched = None if parts is None else RouteTemplate(template).match(parts)
+    matched = None if parts is None else route.match(parts)
     if matched is None:
         wanted = ", ".join(f"--param {name}=..." for name in names.values())
         raise _UsageError(
-            f"route {template!r} of {spec.name} needs values that fit it ({wanted}); "
+            f"route {template!r} of {fn.name} needs values that fit it ({wanted}); "
             f"got {values or 'none'}"
         )
     return path, matched
 
 
-def _build_request(spec: FunctionSpec, args: argparse.Namespace, prefix: str) -> HttpRequest:
+def _build_request(fn: AppFunction, args: argparse.Namespace, prefix: str) -> HttpRequest:
+    spec = fn.spec
     params = _split_params(args.param)
     headers: dict[str, str] = {}
     body: str | None = None
@@ -89,7 +91,7 @@ def _build_request(spec: FunctionSpec, args: argparse.Namespace, prefix: str) ->
         raise _UsageError(
             f"{spec.name} accepts {', '.join(spec.methods)}, not {method} (use --method)"
         )
-    path, route_params = _route_path(spec, params)
+    path, route_params = _route_path(fn, params)
     url = "http://localhost/" + "/".join(part for part in (prefix, path) if part)
     if params:
         url += "?" + urlencode(params)
@@ -141,7 +143,7 @@ def command_invoke(args: argparse.Namespace) -> int:
     try:
         fn = _find(app, args.function)
         if fn.spec.trigger == "http":
-            request = _build_request(fn.spec, args, app.settings.route_prefix)
+            request = _build_request(fn, args, app.settings.route_prefix)
         elif args.data is not None or args.json_body is not None or args.param:
             raise _UsageError(f"{fn.name} is a {fn.spec.trigger} function: it takes no request")
     except _UsageError as exc:

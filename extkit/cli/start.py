@@ -26,13 +26,11 @@ from typing import Any, Final
 
 import uvicorn
 
-from ..app import FunctionSpec
 from ..connections import ConnectionGuard, HeadersTimeoutProtocol
 from ..host import Host
 from ..keys import Keys
 from ..loader import AppLoadError, LoadedApp, load_app, python_log_level
 from ..logs import configure_logging
-from ..schedule import parse_schedule
 from ..timer_lock import configured_lock
 
 __all__ = ["DEFAULT_PORT", "THREADS_ENV", "command_start", "create_worker_app"]
@@ -111,10 +109,6 @@ def _base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def _function_url(base: str, prefix: str, spec: FunctionSpec) -> str:
-    return "/".join(part for part in (base, prefix, spec.route or spec.name) if part)
-
-
 def _report(app: LoadedApp, keys: Keys, base: str) -> None:
     """Tell the app owner what is served and how extensions are set up, once, at startup."""
     registry = app.registry
@@ -161,11 +155,10 @@ def _report(app: LoadedApp, keys: Keys, base: str) -> None:
                 "  %s: [%s] %s (authLevel %s)",
                 fn.name,
                 methods,
-                _function_url(base, app.settings.route_prefix, spec),
+                base + (fn.loaded.info.route or ""),
                 spec.auth_level or "anonymous",
             )
-        else:
-            schedule = parse_schedule(spec.schedule or "")
+        elif (schedule := fn.schedule) is not None:
             _log.info(
                 "  %s: timer '%s', next at %s%s",
                 fn.name,

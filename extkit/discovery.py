@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Final
 
+from ._spelling import did_you_mean
 from .registry import Registry, current_registry, isolated_registry
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "InstalledExtension",
     "disabled_names",
+    "disabled_names_unmatched",
     "installed_extensions",
     "load_entry_point",
     "load_installed",
@@ -84,6 +86,24 @@ def disabled_names(
         return frozenset(name.strip() for name in explicit if name.strip())
     raw = (os.environ if environ is None else environ).get(DISABLED_EXTENSIONS_ENV, "")
     return frozenset(name.strip() for name in raw.split(",") if name.strip())
+
+
+def disabled_names_unmatched(
+    disabled: Iterable[str], registered: Iterable[str], source: str
+) -> list[str]:
+    """A warning for each disabled name (from ``source``) that matches neither an installed
+    extension nor a ``registered`` one: a typo there would silently disable nothing."""
+    installed = installed_extensions()
+    known = [*(item.name for item in installed), *(item.class_name for item in installed)]
+    known += registered
+    folded = {name.lower() for name in known}
+    listed = ", ".join(f"{item.name} ({item.class_name})" for item in installed) or "none"
+    return [
+        f"{source} names {name!r}{did_you_mean(name, known)}, which matches no installed or "
+        f"registered extension, so it disables nothing (installed: {listed})"
+        for name in sorted(disabled)
+        if name.lower() not in folded
+    ]
 
 
 def load_installed(

@@ -32,8 +32,15 @@ from typing import Any, Final
 
 from ._app_files import shown
 from ._settings import EXTENSIONS_GATE, parse_truthy
+from ._spelling import did_you_mean
 from .app import FunctionApp, FunctionAppError, FunctionSpec
-from .discovery import InstalledExtension, disabled_names, load_installed
+from .discovery import (
+    DISABLED_EXTENSIONS_ENV,
+    InstalledExtension,
+    disabled_names,
+    disabled_names_unmatched,
+    load_installed,
+)
 from .engine import Engine, LoadedFunction
 from .function_json import SUPPORTED_BINDINGS, bindings_to_fields, folder_functions
 from .importing import APP_PACKAGE, ProcessChanges, import_app_module, import_traceback
@@ -151,7 +158,11 @@ def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[
     checked = []
     for spec in specs:
         where = shown(Path(spec.source_file)) if spec.source_file else shown(script)
-        unknown = [b["type"] for b in spec.bindings if str(b.get("type")).lower() not in canonical]
+        unknown = [
+            f"{kind}{did_you_mean(kind, SUPPORTED_BINDINGS)}"
+            for kind in (str(b.get("type")) for b in spec.bindings)
+            if kind.lower() not in canonical
+        ]
         if unknown:
             problems.append(
                 f"{where}: function {spec.name!r} uses binding type(s) {', '.join(unknown)}, "
@@ -285,16 +296,15 @@ def load_app(
     notes: list[str] = []
     changes = ProcessChanges()
     try:
-        local_port = apply_local_settings(root, changes.set_env, problems)
+        local_port = apply_local_settings(root, changes.set_env, problems, notes)
         settings = read_host_json(root, local_port, problems, notes)
         changes.set_env("AzureWebJobsScriptRoot", str(root))
         changes.make_importable(root)
 
+        disabled = disabled_names(settings.disabled_extensions)
         with _registering_into(registry):
             try:
-                extensions = load_installed(
-                    registry, disabled=disabled_names(settings.disabled_extensions)
-                )
+                extensions = load_installed(registry, disabled=disabled)
             except Exception as exc:
                 problems.append(
                     "an installed extension failed to import: "
@@ -330,6 +340,13 @@ def load_app(
         if problems:
             raise AppLoadError(problems, given)
         engine = _engine(registry, enabled, notes)
+        notes += disabled_names_unmatched(
+            disabled,
+            [entry.name for entry in engine.registry.entries(include_superseded=True)],
+            f"{shown(root / 'host.json')} extkit.disabledExtensions"
+            if settings.disabled_extensions is not None
+            else DISABLED_EXTENSIONS_ENV,
+        )
         functions = [
             AppFunction(
                 spec,

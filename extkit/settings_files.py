@@ -5,7 +5,8 @@ process wins), so the extensions gate ``PYTHON_ENABLE_WORKER_EXTENSIONS`` may li
 ``Host.LocalHttpPort`` is the port ``extkit start`` uses without ``--port``. ``host.json`` sets the
 route prefix, the function timeout, connection limits, log levels, and extkit's own options
 (``extkit.*``). A problem is reported with the file it is in; a ``host.json`` with problems leaves
-the defaults in place.
+the defaults in place. A key that neither extkit nor the reference host knows is a warning (a
+typo would otherwise be silently ignored), with the known key it most likely misspells.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._app_files import read_json_object, shown
+from ._spelling import did_you_mean
 
 __all__ = [
     "DEFAULT_HEADERS_TIMEOUT",
@@ -46,6 +48,56 @@ _LOG_LEVELS: Final[Mapping[str, int]] = {
     "none": logging.CRITICAL + 10,
 }
 _EXTKIT_KEYS: Final = ("disabledExtensions", "maxRequestBodyBytes")
+
+#: The keys a settings file may hold: the ones extkit reads and the ones of the reference's
+#: schema that extkit ignores on purpose. A key maps to the keys of its section when those are
+#: checked too, else to ``None``; ``_ANY`` in a section accepts names of the user's choosing.
+_Keys = Mapping[str, "_Keys | None"]
+_ANY: Final = "*"
+_HOST_JSON_KEYS: Final[_Keys] = {
+    "version": None,
+    "functionTimeout": None,
+    "functions": None,
+    "extkit": None,  # checked strictly below: an unknown extkit.* key is an error
+    "extensions": {
+        "http": dict.fromkeys(
+            (
+                "routePrefix",
+                "customHeaders",
+                "requestHeadersTimeout",  # extkit's, after Kestrel's option of that name
+                "maxConcurrentRequests",
+                "maxOutstandingRequests",
+                "dynamicThrottlesEnabled",
+                "hsts",
+            )
+        ),
+        _ANY: None,  # one section per binding extension (queues, serviceBus, ...)
+    },
+    "logging": dict.fromkeys(("logLevel", "applicationInsights", "fileLoggingMode", "console")),
+    **dict.fromkeys(
+        (
+            "aggregator",
+            "concurrency",
+            "customHandler",
+            "extensionBundle",
+            "healthMonitor",
+            "languageWorker",
+            "managedDependency",
+            "retry",
+            "sendCanceledInvocationsToWorker",
+            "singleton",
+            "telemetryMode",
+            "watchDirectories",
+            "watchFiles",
+        )
+    ),
+}
+_LOCAL_SETTINGS_KEYS: Final[_Keys] = {
+    "IsEncrypted": None,
+    "Values": None,
+    "ConnectionStrings": None,
+    "Host": dict.fromkeys(("LocalHttpPort", "CORS", "CORSCredentials")),
+}
 
 
 def python_log_level(value: str) -> int:
@@ -96,8 +148,27 @@ class HostSettings:
         return None if found is None else python_log_level(found)
 
 
+def _unknown_keys(
+    data: Mapping[str, Any], known: _Keys, where: str, section: str = ""
+) -> list[str]:
+    """A warning for each key of ``data`` (and of its checked sections) that ``known`` lacks."""
+    found = []
+    for key, value in data.items():
+        if key in known:
+            inner = known[key]
+            if inner is not None and isinstance(value, dict):
+                found += _unknown_keys(value, inner, where, f"{section}{key}.")
+        elif _ANY not in known:
+            hint = did_you_mean(key, (name for name in known if name != _ANY))
+            found.append(
+                f"{where}: {section + key!r} is not a setting of extkit or of the reference "
+                f"host{hint}; it has no effect"
+            )
+    return found
+
+
 def apply_local_settings(
-    root: Path, set_env: Callable[[str, str], None], problems: list[str]
+    root: Path, set_env: Callable[[str, str], None], problems: list[str], notes: list[str]
 ) -> int | None:
     """Export ``Values`` (the process environment wins); return ``Host.LocalHttpPort``."""
     path = root / "local.settings.json"
@@ -106,6 +177,7 @@ def apply_local_settings(
     data = read_json_object(path, problems)
     if data is None:
         return None
+    notes += _unknown_keys(data, _LOCAL_SETTINGS_KEYS, shown(path))
     if data.get("IsEncrypted") is True:
         problems.append(
             f'{shown(path)}: "IsEncrypted" is true; extkit reads plain values only '
@@ -202,6 +274,7 @@ def read_host_json(
     before = len(problems)
     data = read_json_object(path, problems) or {}
     where = shown(path)
+    notes += _unknown_keys(data, _HOST_JSON_KEYS, where)
     version = data.get("version", "2.0")
     if version != "2.0":
         problems.append(f'{where}: "version" is {version!r}; expected "2.0"')
@@ -228,7 +301,8 @@ def read_host_json(
     for key in own:
         if key not in _EXTKIT_KEYS:
             problems.append(
-                f"{where}: extkit.{key} is not an extkit setting; known: {', '.join(_EXTKIT_KEYS)}"
+                f"{where}: extkit.{key} is not an extkit setting{did_you_mean(key, _EXTKIT_KEYS)}; "
+                f"known: {', '.join(_EXTKIT_KEYS)}"
             )
     max_body = own.get("maxRequestBodyBytes", DEFAULT_MAX_BODY)
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from hostutil import HostProcess, free_port, run_host_to_exit, running_host, wait_until
 
+from extkit.cli.exit_codes import ExitCode
 from extkit.timer_lock import FileLock, NoLock, RedisLease, configured_lock
 
 APP = Path(__file__).parent / "apps" / "timer_lease"
@@ -191,7 +192,7 @@ def test_bad_lock_settings_stop_the_host_before_it_serves(
     assert str(raised.value) == message
 
     done = run_host_to_exit(APP, env=env)
-    assert done.returncode == 1
+    assert done.returncode == ExitCode.USAGE
     assert f"extkit start: {message}" in done.stderr
 
 

@@ -12,7 +12,6 @@ import argparse
 import inspect
 import json
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import packages_distributions, version
@@ -31,6 +30,7 @@ from ..extension import AppExtensionBase, FuncExtensionBase
 from ..hookspecs import APP_HOOKS, FUNC_HOOKS, HOOK_ARGS
 from ..loader import AppLoadError, load_app
 from ..registry import Registration, Registry, isolated_registry
+from .exit_codes import CommandError, ExitCode
 
 __all__ = [
     "ExtensionListing",
@@ -270,15 +270,14 @@ def render_report(report: ExtensionsReport) -> str:
 
 
 def command_extensions(args: argparse.Namespace) -> int:
-    """``extkit extensions [APP_DIR] [--json]``. Exit status: 0; 1 when an installed extension
-    cannot be imported; 3 when the app cannot be loaded."""
+    """``extkit extensions [APP_DIR] [--json]``. Exit status (:class:`.ExitCode`): ``OK``;
+    ``FAILED`` when an installed extension cannot be imported; ``APP_NOT_LOADED``."""
     try:
         report = list_extensions(args.app_dir)
     except AppLoadError as exc:
-        print(f"extkit extensions: {exc}", file=sys.stderr)
-        return 3
+        raise CommandError(str(exc), ExitCode.APP_NOT_LOADED) from None
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
         print(render_report(report))
-    return 1 if report.failed else 0
+    return ExitCode.FAILED if report.failed else ExitCode.OK

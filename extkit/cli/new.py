@@ -6,9 +6,9 @@ The files come from :mod:`extkit.scaffold`; these commands only report what was 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..scaffold import ScaffoldError, extension_names, write_app, write_extension
+from .exit_codes import CommandError, ExitCode
 
 __all__ = ["command_new_app", "command_new_extension"]
 
@@ -18,8 +18,7 @@ def command_new_extension(args: argparse.Namespace) -> int:
     try:
         root = write_extension(args.name, scope=args.scope, directory=args.dir)
     except ScaffoldError as exc:
-        print(f"extkit new-extension: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
     names = extension_names(args.name)
     print(f"Created {root} ({args.scope}-level extension {names.class_name}).")
     print("Next steps:")
@@ -27,7 +26,7 @@ def command_new_extension(args: argparse.Namespace) -> int:
     print('  python -m pip install -e . pytest   # entry point "' + names.entry_point + '"')
     print("  python -m pytest")
     print("  python -m build                       # wheel and sdist in dist/")
-    return 0
+    return ExitCode.OK
 
 
 def command_new_app(args: argparse.Namespace) -> int:
@@ -35,11 +34,10 @@ def command_new_app(args: argparse.Namespace) -> int:
     try:
         root = write_app(args.path)
     except ScaffoldError as exc:
-        print(f"extkit new-app: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
     print(f"Created a function app in {root}.")
     print("Next steps:")
     print(f"  cd {root}")
     print("  python -m pip install -r requirements.txt")
     print("  extkit start      # then open http://127.0.0.1:7071/api/HttpTrigger?name=Ada")
-    return 0
+    return ExitCode.OK

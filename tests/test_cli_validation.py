@@ -5,20 +5,20 @@ Each test runs the real ``extkit`` command as a subprocess (through ``hostutil``
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from apputil import write_app
 from hostutil import HostProcess, run_host_to_exit, running_host
 
 from extkit.cli.exit_codes import ExitCode
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
+#: One HTTP function, at /api/hello.
 FUNCTION_APP = """\
 from extkit.app import AuthLevel, FunctionApp
 
@@ -31,22 +31,12 @@ def hello(req):
 """
 
 
-def write_app(root: Path, files: dict[str, Any]) -> Path:
-    """An app with one HTTP function at ``/api/hello`` and ``files`` (JSON objects as JSON)."""
-    root.mkdir(parents=True, exist_ok=True)
-    if not any(name.endswith("function.json") for name in files):
-        (root / "function_app.py").write_text(FUNCTION_APP, encoding="utf-8")
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = content if isinstance(content, str) else json.dumps(content, indent=2)
-        path.write_text(text, encoding="utf-8")
-    return root
-
-
 @pytest.fixture(scope="module")
 def plain_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_app(tmp_path_factory.mktemp("plain") / "app", {"host.json": {"version": "2.0"}})
+    return write_app(
+        tmp_path_factory.mktemp("plain") / "app",
+        {"function_app.py": FUNCTION_APP, "host.json": {"version": "2.0"}},
+    )
 
 
 # --- port and workers ---------------------------------------------------------------------------
@@ -137,7 +127,11 @@ def misspelt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
     }
     app = write_app(
         tmp_path_factory.mktemp("misspelt") / "app",
-        {"host.json": host_json, "local.settings.json": local_settings},
+        {
+            "function_app.py": FUNCTION_APP,
+            "host.json": host_json,
+            "local.settings.json": local_settings,
+        },
     )
     env = {"EXTKIT_DISABLED_EXTENSIONS": "stopwach, timr,tracing"}
     with running_host(app, "--log-format", "json", env=env) as host:
@@ -207,7 +201,10 @@ def test_disabled_names_that_match_no_extension_are_warnings(misspelt: HostProce
 def test_disabled_names_in_host_json_are_checked_too(tmp_path: Path) -> None:
     app = write_app(
         tmp_path / "app",
-        {"host.json": {"version": "2.0", "extkit": {"disabledExtensions": ["Timerextention"]}}},
+        {
+            "function_app.py": FUNCTION_APP,
+            "host.json": {"version": "2.0", "extkit": {"disabledExtensions": ["Timerextention"]}},
+        },
     )
     with running_host(app, "--log-format", "json") as host:
         warning = one_warning(host, "'Timerextention'")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apputil import write_app as write
 
 from extkit import FuncExtensionBase, Registry
 from extkit.app import AuthLevel
@@ -51,14 +52,6 @@ def problems_of(path: str | Path, **kwargs: Any) -> list[str]:
     with pytest.raises(AppLoadError) as raised:
         load_app(path, registry=Registry(), enabled=True, **kwargs)
     return raised.value.problems
-
-
-def write(root: Path, files: dict[str, str | dict[str, Any]]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content if isinstance(content, str) else json.dumps(content))
-    return root
 
 
 HTTP_BINDINGS = {

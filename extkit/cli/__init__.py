@@ -60,13 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=port_number,
         default=None,
-        help="port to bind (default: local.settings.json Host.LocalHttpPort, else 7071)",
+        help="port to bind, 1-65535 (default: local.settings.json Host.LocalHttpPort, else 7071)",
     )
     start.add_argument(
         "--workers",
         type=count,
         default=None,
-        help="worker processes (default: FUNCTIONS_WORKER_PROCESS_COUNT or 1)",
+        help="worker processes, 1 or more (default: FUNCTIONS_WORKER_PROCESS_COUNT or 1)",
     )
     start.add_argument(
         "--threads",

@@ -3,12 +3,14 @@
 The app is loaded before serving (a broken app never starts, each problem is printed), then:
 
 - one worker: uvicorn runs in this process, on the app already loaded;
-- ``--workers N`` (or ``FUNCTIONS_WORKER_PROCESS_COUNT``): uvicorn's worker processes on one
-  shared port, each building its own :class:`~extkit.host.Host` through the factory
-  :func:`create_worker_app`; the configuration reaches them in ``EXTKIT_HOST_*`` environment
-  variables. Timers run in one worker only: the one holding the host's timer lock file.
+- ``--workers N`` (or ``FUNCTIONS_WORKER_PROCESS_COUNT``): worker processes on one shared port
+  (:mod:`extkit.cli.workers`), each building its own :class:`~extkit.host.Host` through the
+  factory :func:`create_worker_app`; the configuration reaches them in ``EXTKIT_HOST_*``
+  environment variables. Timers run in one worker only: the one holding the host's timer lock
+  file.
 
-A SIGTERM/SIGINT that led to a graceful shutdown ends the process with status 0.
+Signals (:mod:`extkit.cli.server`): the first SIGTERM/SIGINT drains and the process exits with
+status 0; a second one stops waiting, runs the shutdown hooks and exits with 128 + its number.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import argparse
 import contextlib
 import logging
 import os
-import signal
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -31,6 +32,8 @@ from ..keys import Keys
 from ..loader import AppLoadError, LoadedApp, load_app, python_log_level
 from ..logs import configure_logging
 from ..schedule import parse_schedule
+from .server import STARTUP_FAILURE, HostServer, base_url, serve
+from .workers import run_workers
 
 __all__ = ["DEFAULT_PORT", "THREADS_ENV", "command_start", "create_worker_app"]
 
@@ -46,7 +49,6 @@ _ENV_THREADS: Final = "EXTKIT_HOST_THREADS"
 _ENV_LOG_FORMAT: Final = "EXTKIT_HOST_LOG_FORMAT"
 _ENV_TIMER_LOCK: Final = "EXTKIT_HOST_TIMER_LOCK"
 _ENV_URL: Final = "EXTKIT_HOST_URL"
-_STARTUP_FAILURE: Final = 3  # uvicorn's code: its supervisor then stops instead of restarting
 
 _log: Final = logging.getLogger("extkit.host")
 
@@ -101,11 +103,6 @@ def _apply_log_levels(app: LoadedApp) -> None:
             logging.getLogger() if category.lower() == "default" else logging.getLogger(category)
         )
         target.setLevel(python_log_level(level))
-
-
-def _base_url(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
 
 
 def _function_url(base: str, prefix: str, spec: FunctionSpec) -> str:
@@ -204,7 +201,7 @@ def command_start(args: argparse.Namespace) -> int:
     _apply_log_levels(app)
     keys = _keys()
     port = args.port if args.port is not None else (app.settings.local_http_port or DEFAULT_PORT)
-    base = _base_url(args.host, port)
+    base = base_url(args.host, port)
     _report(app, keys, base)
     common: dict[str, Any] = {
         "host": args.host,
@@ -215,7 +212,7 @@ def command_start(args: argparse.Namespace) -> int:
     }
     if workers == 1:
         host = Host(app, threads=threads, keys=keys, exit_if_stuck=True, task_per_request=True)
-        return _serve_until_signalled(_Server(uvicorn.Config(host, **common)))
+        return serve(HostServer(uvicorn.Config(host, **common), host))
     # Several workers: each process loads the app itself from the same folder and settings.
     fd, lock_path = tempfile.mkstemp(prefix="extkit-timers-", suffix=".lock")
     os.close(fd)
@@ -231,51 +228,21 @@ def command_start(args: argparse.Namespace) -> int:
         os.environ[_ENV_THREADS] = str(threads)
     _log.info("starting %d worker processes", workers)
     try:
-        uvicorn.run("extkit.cli.start:create_worker_app", factory=True, workers=workers, **common)
+        return run_workers(create_worker_app, common, workers)
     finally:
         with contextlib.suppress(OSError):
             os.remove(lock_path)
-    return 0
-
-
-def _serve_until_signalled(server: uvicorn.Server) -> int:
-    """Run uvicorn here; a SIGTERM/SIGINT that triggered a graceful shutdown is a clean exit.
-
-    uvicorn re-raises the signal once it has shut down; the handlers set here take it, so the
-    process ends with status 0 after a graceful stop instead of dying of the signal.
-    """
-    received: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: received.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        server.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0 if server.started or received else _STARTUP_FAILURE
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, saying ``extkit host listening on ...`` once it accepts requests."""
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            port = self.servers[0].sockets[0].getsockname()[1]
-            _log.info("extkit host listening on %s", _base_url(self.config.host, port))
 
 
 def create_worker_app() -> Host:
-    """The uvicorn factory for ``--workers N``: load the app in this worker process."""
+    """The host of a ``--workers N`` worker: load the app in this worker process."""
     _configure_logging(os.environ.get(_ENV_LOG_FORMAT, "console"))
     app_dir = os.environ.get(_ENV_APP_DIR, ".")
     try:
         app = load_app(app_dir)
     except AppLoadError as exc:  # changed on disk since the parent checked it
         print(f"extkit worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(_STARTUP_FAILURE) from None
+        raise SystemExit(STARTUP_FAILURE) from None
     _apply_log_levels(app)
     raw_threads = os.environ.get(_ENV_THREADS)
     return Host(

@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Generic, TypeVar
 
+from .redaction import redact
+
 __all__ = ["HttpRequest", "HttpResponse", "Out"]
 
 T = TypeVar("T")
@@ -92,7 +94,7 @@ class HttpRequest:
             raise ValueError(f"HTTP request body is not valid JSON: {exc}") from None
 
     def __repr__(self) -> str:
-        return f"HttpRequest(method={self.method!r}, url={self.url!r})"
+        return f"HttpRequest(method={self.method!r}, url={redact(self.url)!r})"
 
 
 class HttpResponse:

@@ -29,6 +29,7 @@ import azure.functions as func
 from azure.functions.timer import TimerRequest as _AzureTimerRequest
 
 from ..http import HttpRequest, HttpResponse, Out, _Headers
+from ..redaction import redact
 from ..schedule import ScheduleStatus, TimerRequest
 
 __all__ = [
@@ -55,7 +56,7 @@ class AzureHttpRequest(func.HttpRequest, HttpRequest):  # type: ignore[override]
     """
 
     def __repr__(self) -> str:
-        return f"AzureHttpRequest(method={self.method!r}, url={self.url!r})"
+        return f"AzureHttpRequest(method={self.method!r}, url={redact(self.url)!r})"
 
 
 def azure_request(request: HttpRequest) -> AzureHttpRequest:

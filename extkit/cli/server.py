@@ -107,7 +107,7 @@ class HostServer(uvicorn.Server):
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
-        if self.started and sockets is None:  # a worker's host announces itself
+        if self.started and sockets is None:  # one process (a worker's Host announces itself)
             port = self.servers[0].sockets[0].getsockname()[1]
             _log.info("extkit host listening on %s", base_url(self.config.host, port))
 

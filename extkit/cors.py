@@ -177,9 +177,7 @@ class Cors:
 
         return handle_with_cors
 
-    def _preflight(
-        self, scope: Scope, origin: str, method: str, asked: str | None
-    ) -> HttpResponse:
+    def _preflight(self, scope: Scope, origin: str, method: str, asked: str | None) -> HttpResponse:
         headers = {"Vary": _PREFLIGHT_VARY}
         methods = self._methods_at(method, scope) if self.policy.allows(origin) else None
         if methods is not None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from apputil import write_app
 from hostutil import HostProcess, required_program, run_host_to_exit, running_host
 
 from extkit import Registry
@@ -78,20 +79,17 @@ HOST_JSON = {
 }
 
 
-def write_app(root: Path, host: dict[str, Any] | None) -> Path:
+def cors_app(root: Path, host: dict[str, Any] | None) -> Path:
     """The test app, with ``host`` as local.settings.json's ``Host`` section (``None``: none)."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "function_app.py").write_text(FUNCTION_APP, encoding="utf-8")
-    (root / "host.json").write_text(json.dumps(HOST_JSON), encoding="utf-8")
     settings: dict[str, Any] = {"IsEncrypted": False, "Values": {}}
     if host is not None:
         settings["Host"] = host
-    (root / "local.settings.json").write_text(json.dumps(settings), encoding="utf-8")
-    return root
+    files = {"function_app.py": FUNCTION_APP, "host.json": HOST_JSON}
+    return write_app(root, {**files, "local.settings.json": settings})
 
 
 def _host(tmp: pytest.TempPathFactory, host: dict[str, Any] | None) -> Iterator[HostProcess]:
-    app = write_app(tmp.mktemp("app"), host)
+    app = cors_app(tmp.mktemp("app"), host)
     with running_host(app, env={"EXTKIT_FUNCTION_KEY": KEY}) as running:
         yield running
 
@@ -314,7 +312,7 @@ def problems(root: Path) -> list[str]:
         ),
         ({"CORS": "localhost:3000"}, "did you mean 'http://localhost:3000'?"),
         ({"CORS": "http://localhost:99999"}, "'http://localhost:99999' is not an origin"),
-        ({"CORS": "https://*.example.com"}, "there are no wildcards but \"*\" alone"),
+        ({"CORS": "https://*.example.com"}, 'there are no wildcards but "*" alone'),
         ({"CORS": "null"}, '"null" origin of sandboxed pages and file: URLs is allowed by "*"'),
         ({"CORS": "https://bücher.example"}, "did you mean 'https://xn--bcher-kva.example'?"),
         ({"CORS": "*, http://a.example"}, '"*" (any origin) must stand alone'),
@@ -329,13 +327,13 @@ def problems(root: Path) -> list[str]:
 def test_bad_cors_settings_are_startup_errors(
     tmp_path: Path, host: dict[str, Any], expected: str
 ) -> None:
-    (problem,) = problems(write_app(tmp_path, host))
+    (problem,) = problems(cors_app(tmp_path, host))
     assert "local.settings.json: Host." in problem, problem
     assert expected in problem, problem
 
 
 def test_a_bad_setting_stops_the_host_naming_file_and_key(tmp_path: Path) -> None:
-    app = write_app(tmp_path / "app", {"CORS": "http://localhost:3000/"})
+    app = cors_app(tmp_path / "app", {"CORS": "http://localhost:3000/"})
     result = run_host_to_exit(app)
     assert result.returncode != 0
     assert "local.settings.json: Host.CORS" in result.stderr + result.stdout
@@ -360,7 +358,7 @@ def test_a_bad_setting_stops_the_host_naming_file_and_key(tmp_path: Path) -> Non
     ],
 )
 def test_good_cors_settings(tmp_path: Path, host: dict[str, Any], policy: Any) -> None:
-    app = load_app(write_app(tmp_path, host), registry=Registry(), enabled=False)
+    app = load_app(cors_app(tmp_path, host), registry=Registry(), enabled=False)
     try:
         assert app.settings.cors == policy
     finally:
@@ -466,7 +464,7 @@ def browse(chromium: str, url: str, profile: Path) -> dict[str, Any]:
 def test_a_browser_reads_the_answers_only_from_an_allowed_origin(tmp_path: Path) -> None:
     chromium = required_program("chromium", "chromium")
     with page_server() as allowed, page_server() as refused:
-        app = write_app(tmp_path / "app", {"CORS": allowed})
+        app = cors_app(tmp_path / "app", {"CORS": allowed})
         with running_host(app) as host:
             seen = browse(chromium, f"{allowed}/?host={host.base_url}", tmp_path / "profile")
             assert seen["get"]["status"] == 200

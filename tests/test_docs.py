@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apputil import write_app
 
 import extkit
 from extkit import isolated_registry
@@ -403,16 +404,10 @@ def test_host_page_cors_example_is_what_the_loader_reads(tmp_path: Path) -> None
     blocks = [json.loads(b.code) for b in code_blocks(DOCS / "host.md") if b.language == "json"]
     cors_settings = blocks[3]
     assert "CORS" in cors_settings["Host"]
-    (tmp_path / "local.settings.json").write_text(json.dumps(cors_settings))
-    (tmp_path / "function_app.py").write_text(
-        "import extkit\n"
-        "app = extkit.FunctionApp()\n"
-        "@app.route()\n"
-        "def hello(req):\n"
-        "    return 'hi'\n"
-    )
+    function_app = "import extkit\napp = extkit.FunctionApp()\n@app.route()\ndef hi(req): ...\n"
+    files = {"local.settings.json": cors_settings, "function_app.py": function_app}
     with isolated_registry():
-        app = load_app(tmp_path)
+        app = load_app(write_app(tmp_path, files))
         try:
             assert app.settings.cors == CorsPolicy(
                 origins=frozenset({"http://localhost:5173", "https://shop.example.com"}),

@@ -14,6 +14,9 @@ run. A request framed by both ``Content-Length`` and ``Transfer-Encoding`` is an
 reach the app and carry no invocation id; connection limits are the server's
 (:mod:`extkit.connections`).
 
+With ``Host.CORS`` in ``local.settings.json``, :mod:`extkit.cors` answers CORS preflights and
+marks every answer for the request's origin.
+
 ``extkit start`` (:mod:`extkit.cli.start`) runs it on uvicorn, in one process or several. With a
 ``timer_lock`` (a file shared by the workers, or a lease in Redis shared by hosts on several
 machines: :mod:`extkit.timer_lock`), timers run in the one process holding it; the others try
@@ -45,6 +48,7 @@ from ._types import Lifespan
 from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_timer
 from .context import Context, TraceContext
 from .correlation import invocation_scope
+from .cors import Cors
 from .errors import InvocationNotStarted
 from .http import Headers, HttpRequest, HttpResponse
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
@@ -113,10 +117,18 @@ class Host:
         self.keys = keys if keys is not None else Keys.from_environ(os.environ)
         self.timeout = app.settings.function_timeout
         self.max_body = app.settings.max_request_body_bytes
-        # host.json customHeaders, encoded once; a function's own headers come after them.
+        cors: Cors | None = None
+        if app.settings.cors is not None:
+            cors = Cors(app.settings.cors, self._methods_at, exposed=INVOCATION_ID_HEADER)
+        # How a request is answered: with CORS around it only when configured, so an app without
+        # CORS pays nothing for it.
+        self._answer = self._respond if cors is None else cors.around(self._respond)
+        # host.json customHeaders, encoded once; a function's own headers come after them. With
+        # CORS configured, the host's CORS headers replace theirs.
         self._custom_headers = [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in app.settings.custom_headers.items()
+            if cors is None or not cors.owns(name)
         ]
         # Each route's target carries its auth level, worked out once.
         self.router: Router[tuple[AppFunction, str]] = Router(app.settings.route_prefix)
@@ -275,7 +287,7 @@ class Host:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            response = await self._respond(scope, receive)
+            response = await self._answer(scope, receive)
         except Exception:  # a bug here must cost one request, never the server
             _log.exception("the host failed to handle %s %s", scope.get("method"), scope["path"])
             response = _plain(500, "Internal Server Error")
@@ -340,6 +352,14 @@ class Host:
         finally:
             if throttle is not None:
                 throttle.leave()
+
+    def _methods_at(self, method: str, scope: Scope) -> tuple[str, ...] | None:
+        """For a CORS preflight: the methods of the function serving ``method`` at the request's
+        path (empty: any method), or ``None`` when none does."""
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+        target = self.router.resolve(method, path).target
+        return None if target is None else target[0].spec.methods or ()
 
     def _invoke(
         self, fn: AppFunction, request: HttpRequest, context: Context

@@ -296,8 +296,8 @@ def load_app(
     notes: list[str] = []
     changes = ProcessChanges()
     try:
-        local_port = apply_local_settings(root, changes.set_env, problems, notes)
-        settings = read_host_json(root, local_port, problems, notes)
+        local = apply_local_settings(root, changes.set_env, problems, notes)
+        settings = read_host_json(root, local, problems, notes)
         changes.set_env("AzureWebJobsScriptRoot", str(root))
         changes.make_importable(root)
 

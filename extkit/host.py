@@ -50,6 +50,7 @@ from .context import Context, TraceContext
 from .correlation import invocation_scope
 from .cors import Cors
 from .errors import InvocationNotStarted
+from .health import Health
 from .http import Headers, HttpRequest, HttpResponse
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, LoadedApp
@@ -123,6 +124,10 @@ class Host:
         # How a request is answered: with CORS around it only when configured, so an app without
         # CORS pays nothing for it.
         self._answer = self._respond if cors is None else cors.around(self._respond)
+        # /admin/host/ping and /status (extkit.health), answered before any function's route.
+        self.health = Health(
+            app.functions, self.keys, lambda: "Stopping" if self._stopped else "Running"
+        )
         # host.json customHeaders, encoded once; a function's own headers come after them. With
         # CORS configured, the host's CORS headers replace theirs.
         self._custom_headers = [
@@ -301,6 +306,8 @@ class Host:
         method: str = scope["method"]
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+        if (health := self.health.answer(method, path, scope)) is not None:
+            return health
         found = self.router.resolve(method, path)
         if found.status == 405:
             return _plain(405, "Method Not Allowed", {"Allow": ", ".join(found.allowed)})

@@ -3,10 +3,10 @@ container health checks and deploy scripts.
 
 - ``GET /admin/host/ping`` (also ``POST`` and ``HEAD``): 200 with an empty body and
   ``Cache-Control: no-store, no-cache``; no key. It says the process serves HTTP.
-- ``GET /admin/host/status`` (also ``HEAD``): JSON with ``state`` (``"Running"``, ``"Stopping"``
-  once the host has begun to stop), ``version`` (extkit's) and ``functions`` (each one's ``name``
-  and ``trigger``). When keys are enforced it needs an admin key (:mod:`extkit.keys`), as in the
-  reference, since it lists the app's functions.
+- ``GET /admin/host/status`` (also ``HEAD``): JSON with ``state`` (``"Running"``), ``version``
+  (extkit's) and ``functions`` (each one's ``name`` and ``trigger``). When keys are enforced
+  it needs an admin key (:mod:`extkit.keys`), as in the reference, since it lists the app's
+  functions.
 
 The host asks :meth:`Health.answer` before it routes a request: a function route never shadows
 these paths (not even a catch-all under ``routePrefix: ""``), and they are not counted by
@@ -18,7 +18,7 @@ check. A function whose literal route is one of them is never called:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, final
 from urllib.parse import parse_qsl
 
@@ -37,19 +37,21 @@ _LONGEST: Final = max(len(path) for path in _METHODS) + 1  # a trailing slash
 
 @final
 class Health:
-    """Answers the health endpoints for one host; ``state`` says what the host is doing."""
+    """Answers the health endpoints of the host serving ``functions``."""
 
-    __slots__ = ("_functions", "_keys", "_state", "_version")
+    __slots__ = ("_keys", "_status")
 
-    def __init__(
-        self, functions: Iterable[AppFunction], keys: Keys, state: Callable[[], str]
-    ) -> None:
+    def __init__(self, functions: Iterable[AppFunction], keys: Keys) -> None:
         from . import __version__  # the package imports the host, which imports this module
 
-        self._functions = [{"name": fn.name, "trigger": fn.spec.trigger} for fn in functions]
         self._keys = keys
-        self._state = state
-        self._version = __version__
+        self._status = json.dumps(
+            {
+                "state": "Running",  # a host that answers HTTP has started
+                "version": __version__,
+                "functions": [{"name": fn.name, "trigger": fn.spec.trigger} for fn in functions],
+            }
+        )
 
     def answer(self, method: str, path: str, scope: Mapping[str, Any]) -> HttpResponse | None:
         """The answer when the raw ``path`` is a health endpoint, else ``None`` (route it)."""
@@ -65,9 +67,8 @@ class Health:
             return _text(200, "", {"Cache-Control": "no-store, no-cache"})
         if self._keys.enforced and not self._keys.allows("admin", _presented_key(scope)):
             return _text(401, f"Unauthorized: {STATUS_PATH} needs an admin key")
-        status = {"state": self._state(), "version": self._version, "functions": self._functions}
         return HttpResponse(
-            json.dumps(status),
+            self._status,
             headers={"Cache-Control": "no-store, no-cache"},
             mimetype="application/json",
         )

@@ -125,9 +125,7 @@ class Host:
         # CORS pays nothing for it.
         self._answer = self._respond if cors is None else cors.around(self._respond)
         # /admin/host/ping and /status (extkit.health), answered before any function's route.
-        self.health = Health(
-            app.functions, self.keys, lambda: "Stopping" if self._stopped else "Running"
-        )
+        self.health = Health(app.functions, self.keys)
         # host.json customHeaders, encoded once; a function's own headers come after them. With
         # CORS configured, the host's CORS headers replace theirs.
         self._custom_headers = [

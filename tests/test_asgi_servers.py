@@ -6,6 +6,7 @@ across worker processes) and shutdown hooks.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apputil import write_app
 from hostutil import (
     HostProcess,
     free_port,
@@ -22,8 +24,10 @@ from hostutil import (
     running_server,
     wait_until,
 )
+from test_docs import DOCS, code_blocks
 
 import extkit.asgi
+from extkit.settings_files import HostSettings
 
 pytestmark = pytest.mark.slow
 
@@ -100,6 +104,11 @@ def test_gunicorn_sigterm_runs_the_shutdown_hooks_of_every_worker(tmp_path: Path
     env = {"EXTKIT_APP_DIR": str(APPS / "host_basic"), "PROBE_SHUTDOWN_FILE": str(marker)}
     with running_server(gunicorn, env=env) as server:
         assert server.get("/api/items/42").json() == {"id": 42, "type": "int"}
+        wait_until(
+            lambda: server.errors().count("Application startup complete") == 2,
+            timeout=30,
+            what="both workers started",
+        )
         assert stopped(server) == 0
         assert server.output().count("probe shutdown hook ran") == 2
     assert marker.read_text() == "shutdown hook ran\n"
@@ -139,6 +148,51 @@ def test_a_broken_app_gives_the_loaders_report_and_a_non_zero_exit(
     if server is not gunicorn:  # whose arbiter may add its own, when two workers fail at once
         others = (result.stdout + result.stderr).replace(report, "")
         assert "Traceback" not in others  # the report's (an import error's) only
+
+
+def test_behind_nginx_functions_see_the_address_the_client_used(tmp_path: Path) -> None:
+    """The deploying page's nginx headers, as nginx sends them for https://shop.example.com,
+    reach a function through gunicorn: ``req.url`` is the client's URL."""
+    (block,) = [
+        b
+        for b in code_blocks(DOCS / "deploying.md")
+        if b.marker is not None and b.marker[1].startswith("test_behind_nginx_")
+    ]
+    nginx = {
+        "$host": "shop.example.com",
+        "$scheme": "https",
+        "$proxy_add_x_forwarded_for": "203.0.113.7",
+    }
+    headers = {
+        name: nginx[value]
+        for name, value in re.findall(r"proxy_set_header (\S+) (\S+);", block.code)
+        if value != '""'  # Connection "": keep-alive to the upstream
+    }
+    assert set(headers) == {"Host", "X-Forwarded-Proto", "X-Forwarded-For"}
+    assert "server 127.0.0.1:8000;" in block.code  # where the page's gunicorn listens
+    size = re.search(r"client_max_body_size (\d+)m;", block.code)
+    assert size is not None and int(size[1]) * 2**20 == HostSettings().max_request_body_bytes
+    app = write_app(
+        tmp_path / "app",
+        {
+            "host.json": {"version": "2.0"},
+            "function_app.py": (
+                "from extkit import AuthLevel, FunctionApp\n"
+                "app = FunctionApp(http_auth_level=AuthLevel.ANONYMOUS)\n"
+                "@app.route(route='whereami')\n"
+                "def whereami(req):\n"
+                "    return {'url': req.url, 'client': req.headers.get('x-forwarded-for')}\n"
+            ),
+        },
+    )
+    env = {"EXTKIT_APP_DIR": str(app)}
+    with running_server(lambda port: gunicorn(port, workers=1), env=env) as server:
+        answer = server.get("/api/whereami", params={"q": "1"}, headers=headers).json()
+        assert answer == {
+            "url": "https://shop.example.com/api/whereami?q=1",
+            "client": "203.0.113.7",
+        }
+        assert stopped(server) == 0
 
 
 def test_a_bad_log_format_is_refused_naming_the_variable() -> None:

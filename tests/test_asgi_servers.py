@@ -26,7 +26,6 @@ from hostutil import (
 )
 from test_docs import DOCS, code_blocks
 
-import extkit.asgi
 from extkit.settings_files import HostSettings
 
 pytestmark = pytest.mark.slow
@@ -65,8 +64,13 @@ def stopped(server: HostProcess) -> int:
 
 
 def test_importing_the_module_loads_no_app() -> None:
-    assert isinstance(extkit.asgi.app, extkit.asgi.LazyHost)
-    assert extkit.asgi.app._app is None and extkit.asgi.app._failure is None
+    """Not even a broken one: the server's lifespan startup loads it."""
+    env = host_environment({"EXTKIT_APP_DIR": str(APPS / "broken_app")})
+    code = "import extkit.asgi; from extkit.asgi import app; print(type(app).__name__)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "LazyHost\n", "")
 
 
 def test_gunicorn_workers_answer_with_invocation_ids_and_fire_each_tick_once() -> None:

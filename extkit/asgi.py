@@ -72,7 +72,7 @@ class LazyHost:
                 app_dir,
                 threads=count_setting(None, THREADS_ENV),
                 timer_lock_file=shared_lock_file(app_dir),
-                report="",
+                report_url="",  # the server knows its address: paths only
                 task_per_request=False,  # not every server runs each request in a task of its own
             )
         except CommandError as exc:

@@ -202,15 +202,15 @@ def build_host(
     *,
     threads: int | None = None,
     timer_lock_file: str | None = None,
-    report: str | None = None,
+    report_url: str | None = None,
     announce: str | None = None,
     task_per_request: bool = True,
 ) -> Host:
-    """:func:`prepare_host`, then the startup report under the base URL ``report`` (``None``:
+    """:func:`prepare_host`, then the startup report under the base URL ``report_url`` (``None``:
     no report), then :meth:`HostSetup.host`."""
     setup = prepare_host(app_dir, timer_lock_file=timer_lock_file)
-    if report is not None:
-        setup.report(report)
+    if report_url is not None:
+        setup.report(report_url)
     return setup.host(threads=threads, announce=announce, task_per_request=task_per_request)
 
 

@@ -54,7 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     start = sub.add_parser("start", help="serve a function app over HTTP (and run its timers)")
-    start.add_argument("app_dir", nargs="?", default=".", metavar="APP_DIR")
+    start.add_argument(
+        "app_dir",
+        nargs="?",
+        default=".",
+        metavar="APP_DIR",
+        help="the function app's folder, the one with host.json (default: the current folder)",
+    )
     start.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     start.add_argument(
         "--port",
@@ -74,7 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="threads for sync functions (default: PYTHON_THREADPOOL_THREAD_COUNT or Python's)",
     )
-    start.add_argument("--log-format", choices=("json", "console"), default="console")
+    start.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        default="console",
+        help="log lines as JSON objects or as readable text (default console)",
+    )
+    start.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop (default auto: uvloop where it is installed, else asyncio)",
+    )
+    start.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="HTTP/1.1 parser (default auto: httptools where it is installed, else h11)",
+    )
 
     invoke = sub.add_parser("invoke", help="run one invocation through the full engine, no server")
     invoke.add_argument("app_dir", metavar="APP_DIR")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import importlib
 import logging
 import os
 import socket
@@ -31,7 +32,7 @@ from typing import Any, Final
 
 import uvicorn
 
-from ..connections import HeadersTimeoutProtocol
+from ..connections import protocol_for
 from ..host import Host
 from ..keys import Keys
 from ..loader import AppLoadError, LoadedApp, load_app, python_log_level
@@ -201,6 +202,37 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: ``--loop`` / ``--http`` choices that need a package, and the package.
+_STACK_PACKAGES: Final = {"uvloop": "uvloop", "httptools": "httptools"}
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` imports here (uvicorn imports it to serve on it)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _stack(loop: str, http: str) -> tuple[str, str]:
+    """The event loop and HTTP parser to serve on, resolved as uvicorn resolves ``auto``; a
+    choice whose package is missing is refused. Logged once, so the operator knows."""
+    for flag, choice in (("--loop", loop), ("--http", http)):
+        package = _STACK_PACKAGES.get(choice)
+        if package is not None and not _installed(package):
+            raise CommandError(
+                f"{flag} {choice}: the {package} package is not installed "
+                f'(pip install {package}, or pip install "uvicorn[standard]")'
+            )
+    if loop == "auto":
+        loop = "uvloop" if _installed("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if _installed("httptools") else "h11"
+    _log.info("serving on uvicorn %s, %s loop, %s parser", uvicorn.__version__, loop, http)
+    return loop, http
+
+
 def command_start(args: argparse.Namespace) -> int:
     """``extkit start [APP_DIR]``: load the app, report it, serve it until SIGTERM/SIGINT."""
     workers = _count(args.workers, WORKERS_ENV) or 1
@@ -213,6 +245,7 @@ def command_start(args: argparse.Namespace) -> int:
         timer_lock = configured_lock(app.root.name, None, os.environ)
     except (ValueError, RuntimeError) as exc:
         raise CommandError(str(exc)) from None
+    loop, http = _stack(args.loop, args.http)
     port = args.port if args.port is not None else (app.settings.local_http_port or DEFAULT_PORT)
     base = base_url(args.host, port)
     sock = _listen(args.host, port)
@@ -223,7 +256,9 @@ def command_start(args: argparse.Namespace) -> int:
         "log_config": None,  # uvicorn's records go through extkit's handler
         "access_log": False,
         "lifespan": "on",  # uvicorn's defaults otherwise: uvloop and httptools when installed
-        "http": HeadersTimeoutProtocol,  # uvicorn's own, closing connections slow with headers
+        "loop": loop,
+        # uvicorn's own protocol, closing connections slow with their headers
+        "http": protocol_for(http),
     }
     if workers == 1:
         host = Host(

@@ -417,6 +417,40 @@ def test_unload_restores_sys_path_and_modules(tmp_path: Path) -> None:
     assert "shared_code" not in sys.modules
 
 
+def test_packages_installed_inside_the_app_folder_are_not_app_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app's own virtualenv (``.venv``) or Azure's ``.python_packages`` sits in the app folder;
+    the packages there (extkit itself, with the ``FunctionApp`` class) are kept across loads."""
+    site = tmp_path / ".venv" / "lib" / "site-packages"
+    root = write(
+        tmp_path,
+        {
+            ".venv/lib/site-packages/vendored_lib/__init__.py": "class Marker:\n    pass\n",
+            "function_app.py": (
+                "import vendored_lib\n"
+                "from extkit import FunctionApp\n"
+                "app = FunctionApp(http_auth_level='anonymous')\n"
+                "@app.route(route='marker')\n"
+                "def marker(req):\n"
+                "    return vendored_lib.Marker.__module__\n"
+            ),
+        },
+    )
+    monkeypatch.syspath_prepend(str(site))
+    import vendored_lib  # type: ignore[import-not-found]  # the app's packages, imported first
+
+    for _ in range(2):  # a second load forgets the first load's app modules, not the packages
+        app = load_app(root, registry=Registry())
+        try:
+            assert sys.modules["vendored_lib"] is vendored_lib
+            assert [function.name for function in app.functions] == ["marker"]
+        finally:
+            app.unload()
+    assert sys.modules["vendored_lib"] is vendored_lib
+    monkeypatch.delitem(sys.modules, "vendored_lib")
+
+
 # --- broken apps: every problem, in one report ---------------------------------------------------
 
 

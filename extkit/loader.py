@@ -112,7 +112,19 @@ class LoadedApp:
 # --- the decorator model ------------------------------------------------------------------------
 
 
-def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[FunctionSpec]:
+def _no_functions(script: Path, problems: list[str]) -> None:
+    problems.append(
+        f"{shown(script)}: its FunctionApp declares no functions: decorate one with "
+        '@app.route(route="hello") (HTTP) or @app.schedule(schedule="0 */5 * * * *", '
+        'arg_name="timer") (timer), or add a Blueprint\'s with app.register_functions(bp)'
+    )
+
+
+def _decorator_functions(
+    root: Path, script: Path, problems: list[str], empty: list[Path]
+) -> list[FunctionSpec]:
+    """The functions of the ``FunctionApp`` in ``script``; ``empty`` gets ``script`` when that
+    app declares none (a problem only when the app has no other functions)."""
     module = import_app_module(script.stem, script, problems)
     if module is None:
         return []
@@ -121,6 +133,8 @@ def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[
         from .azure._app import function_app_specs
 
         found = function_app_specs(module, script, problems, bindings_to_fields)
+        if found == []:
+            empty.append(script)
         if found is not None:
             return found
     if len(apps) != 1:
@@ -134,6 +148,8 @@ def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[
     except FunctionAppError as exc:
         problems.append(f"{shown(script)}: {exc}")
         return []
+    if not specs:
+        empty.append(script)
     canonical = {binding.lower() for binding in SUPPORTED_BINDINGS}
     checked = []
     for spec in specs:
@@ -286,8 +302,9 @@ def load_app(
                 extensions = []
             specs = folder_functions(root, problems)
             script = root / os.environ.get(SCRIPT_FILE_ENV, DEFAULT_SCRIPT_FILE)
+            empty_apps: list[Path] = []
             if script.is_file():
-                specs.extend(_decorator_functions(root, script, problems))
+                specs.extend(_decorator_functions(root, script, problems, empty_apps))
             if "azure.functions" in sys.modules:  # code written for Azure Functions
                 from .azure._app import adapt_app
 
@@ -299,7 +316,9 @@ def load_app(
             if spec.trigger == "timer":
                 _check_schedule(spec, problems)
         _check_unique(specs, problems)
-        if not specs and not problems:
+        if not specs and not problems and empty_apps:
+            _no_functions(empty_apps[0], problems)
+        elif not specs and not problems:
             looked = ", ".join(
                 sorted(entry.name for entry in entries if not entry.name.startswith("."))
             )

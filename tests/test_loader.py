@@ -571,6 +571,18 @@ def test_no_functions_found(tmp_path: Path) -> None:
     assert "function_app.py" in problem and "notes" in problem
 
 
+def test_a_function_app_without_functions_is_told_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty_app = "from extkit import FunctionApp\napp = FunctionApp()\n"
+    root = write(tmp_path, {"function_app.py": empty_app})
+    monkeypatch.chdir(tmp_path)
+    (problem,) = problems_of(root)
+    assert problem.startswith("function_app.py: its FunctionApp declares no functions: ")
+    assert "@app.route(" in problem and "app.register_functions(" in problem
+    assert "lacks" not in problem and "expected folders" not in problem
+
+
 @pytest.mark.parametrize(
     ("host", "needle"),
     [

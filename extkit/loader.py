@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._app_files import shown
-from ._settings import EXTENSIONS_GATE, parse_truthy
+from ._settings import EXTENSIONS_GATE, gate_hint, parse_truthy
 from .app import FunctionApp, FunctionAppError, FunctionSpec
 from .discovery import InstalledExtension, disabled_names, load_installed
 from .engine import Engine, LoadedFunction
@@ -283,6 +283,7 @@ def load_app(
     problems: list[str] = []
     notes: list[str] = []
     changes = ProcessChanges()
+    gate_from_environment = EXTENSIONS_GATE in os.environ  # it then overrides local settings
     try:
         local_port = apply_local_settings(root, changes.set_env, problems)
         settings = read_host_json(root, local_port, problems, notes)
@@ -329,7 +330,7 @@ def load_app(
             )
         if problems:
             raise AppLoadError(problems, given)
-        engine = _engine(registry, enabled, notes)
+        engine = _engine(registry, enabled, notes, gate_from_environment)
         functions = [
             AppFunction(
                 spec,
@@ -393,7 +394,9 @@ def _select(
     return kept
 
 
-def _engine(registry: Registry | None, enabled: bool | None, notes: list[str]) -> Engine:
+def _engine(
+    registry: Registry | None, enabled: bool | None, notes: list[str], gate_from_environment: bool
+) -> Engine:
     """Build the engine, turning gate warnings into startup notes (the host logs them)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -402,9 +405,16 @@ def _engine(registry: Registry | None, enabled: bool | None, notes: list[str]) -
     if not engine.enabled:
         names = sorted({entry.name for entry in engine.registry.entries()})
         if names:
+            hint = (
+                f"the code that loads the app switched them off (enabled=False beats "
+                f"{EXTENSIONS_GATE})"
+                if enabled is False
+                else gate_hint(
+                    os.environ.get(EXTENSIONS_GATE), from_environment=gate_from_environment
+                )
+            )
             notes.append(
                 f"extensions {', '.join(names)} are registered but their hooks will not run: "
-                f"set {EXTENSIONS_GATE}=1 (in the environment or local.settings.json) to enable "
-                "them"
+                + hint
             )
     return engine

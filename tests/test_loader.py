@@ -210,6 +210,35 @@ def test_unrecognised_gate_value_is_a_note_not_an_error(
         app.unload()
 
 
+def test_the_gate_note_says_the_environment_overrides_local_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHON_ENABLE_WORKER_EXTENSIONS", "maybe")
+    root = write(
+        tmp_path,
+        {
+            "local.settings.json": {"Values": {"PYTHON_ENABLE_WORKER_EXTENSIONS": "1"}},
+            "Fn/function.json": HTTP_BINDINGS,
+            "Fn/__init__.py": (
+                "from extkit import AppExtensionBase\n"
+                "class Quiet(AppExtensionBase):\n"
+                "    @classmethod\n"
+                "    def pre_invocation_app_level(cls):\n"
+                "        pass\n"
+                "def main(req):\n"
+                "    return 'ok'\n"
+            ),
+        },
+    )
+    app = load_app(root, registry=Registry())
+    try:
+        (note,) = [note for note in app.warnings if "Quiet" in note]
+        assert "PYTHON_ENABLE_WORKER_EXTENSIONS is 'maybe' in the environment" in note
+        assert "which overrides local.settings.json" in note
+    finally:
+        app.unload()
+
+
 def test_function_extension_binds_to_its_folder_only(load: Load, extkit_registry: Registry) -> None:
     app = load(APPS / "folder_app")
     markers = [e for e in extkit_registry.entries("function") if e.name == "Marker"]

@@ -43,7 +43,7 @@ def gate_hint(value: str | None, *, from_environment: bool) -> str:
         )
     if value is not None:
         return (
-            f"local.settings.json sets {EXTENSIONS_GATE} to {value!r}: make it \"1\" in its "
+            f'local.settings.json sets {EXTENSIONS_GATE} to {value!r}: make it "1" in its '
             "Values (the environment overrides local.settings.json)"
         )
     return (

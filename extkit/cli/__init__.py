@@ -56,9 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--log-format", choices=("json", "console"), default="console")
 
     invoke = sub.add_parser("invoke", help="run one invocation through the full engine, no server")
-    invoke.add_argument(
-        "app_dir", metavar="APP_DIR", help="the function app's folder"
-    )
+    invoke.add_argument("app_dir", metavar="APP_DIR", help="the function app's folder")
     invoke.add_argument(
         "function", metavar="FUNCTION", help="the name of the function to invoke (any case)"
     )

@@ -145,6 +145,12 @@ def test_there_are_docs() -> None:
         assert expected in names
 
 
+def test_the_index_lists_every_page() -> None:
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(([\w-]+\.md)(?:#[\w-]+)?\)", index))
+    assert linked == {page.name for page in PAGES if page.name != "index.md"}
+
+
 @pytest.mark.parametrize("block", _all_blocks(), ids=lambda block: block.where)
 def test_every_block_has_a_checked_language(block: Block) -> None:
     assert block.language in LANGUAGES, (

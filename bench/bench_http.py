@@ -504,6 +504,13 @@ def in_process(rounds: int, requests: int = 1500, azure: bool = False) -> str:
         sys.path.insert(0, str(workdir))
         import starlette_app  # type: ignore[import-not-found]
 
+        # The hand-written middleware writes its line to sys.stdout, bound when it is imported.
+        stdout, sys.stdout = sys.stdout, open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+        try:
+            import starlette_timed_app  # type: ignore[import-not-found]
+        finally:
+            sys.stdout = stdout
+
         # Configured as `extkit start` configures them. (The loop below awaits requests one
         # after another in one task rather than in a task each, as uvicorn would: that would
         # cost every variant alike, and the timer sets no context variable that could leak.)
@@ -515,6 +522,7 @@ def in_process(rounds: int, requests: int = 1500, azure: bool = False) -> str:
     timer_log = logging.getLogger("extkit.extensions.TimerExtension")
     variants: list[tuple[str, Any, int]] = [
         ("Starlette app", starlette_app.app, logging.NOTSET),
+        (f"{HAND} (one structlog JSON line)", starlette_timed_app.app, logging.NOTSET),
         ("extkit, gate off (host, bindings, engine)", off, logging.NOTSET),
         ("extkit, timer extension, its log line filtered out", on, logging.WARNING),
         ("extkit, timer extension (one JSON log line)", on, logging.NOTSET),

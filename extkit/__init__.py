@@ -22,6 +22,7 @@ from .errors import (
     ShortCircuit,
 )
 from .extension import AppExtensionBase, FuncExtensionBase
+from .frameworks import AsgiFunctionApp, AsgiMiddleware, WsgiFunctionApp, WsgiMiddleware
 from .hookspecs import hookimpl
 from .http import HttpRequest, HttpResponse, Out
 from .registry import Registry, current_registry, isolated_registry, reset_registry
@@ -35,6 +36,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "AppExtensionBase",
+    "AsgiFunctionApp",
+    "AsgiMiddleware",
     "AuthLevel",
     "Blueprint",
     "Context",
@@ -59,6 +62,8 @@ __all__ = [
     "Thread",
     "TimerRequest",
     "TraceContext",
+    "WsgiFunctionApp",
+    "WsgiMiddleware",
     "__version__",
     "current_invocation",
     "current_registry",

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-__all__ = ["FunctionInfo", "Layout", "Scope"]
+__all__ = ["FunctionInfo", "Layout", "Lifespan", "Scope"]
 
 Scope = Literal["app", "function"]
 #: How the app declares its functions: a folder with ``function.json`` each, the decorator model
 #: (``function_app.py``), or plain callables handed to the engine (tests, embedding).
 Layout = Literal["folder", "decorator", "plain"]
+
+
+class Lifespan(Protocol):
+    """Something a function needs started before it serves and stopped when the host stops (the
+    ASGI lifespan of a web framework behind ``AsgiFunctionApp``). Both are idempotent: the host
+    calls them once per process, and a function may start it on its first request."""
+
+    async def startup(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

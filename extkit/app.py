@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal, TypeVar
 
+from ._types import FunctionInfo, Lifespan
+
 __all__ = [
     "HTTP_METHODS",
     "AuthLevel",
@@ -36,9 +38,10 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Methods an HTTP trigger may name (upper case, as ``FunctionSpec.methods`` holds them).
+#: Methods an HTTP trigger may name (upper case, as ``FunctionSpec.methods`` holds them); QUERY
+#: is the safe method with a body that newer azure-functions versions list among theirs.
 HTTP_METHODS: Final = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "QUERY"}
 )
 
 
@@ -98,10 +101,29 @@ class FunctionSpec:
     #: Turns the host's trigger value into what the function expects (code written against
     #: ``azure.functions`` gets that library's types: see ``extkit.azure``); ``None``: as is.
     convert_trigger: Callable[[Any], Any] | None = None
+    #: Started by the host before it serves and stopped when it stops (``AsgiFunctionApp``).
+    lifespan: Lifespan | None = None
 
     def __repr__(self) -> str:
         where = f" {self.methods or 'ANY'} {self.route!r}" if self.trigger == "http" else ""
         return f"FunctionSpec({self.name!r}, trigger={self.trigger!r}{where})"
+
+    def info(self, route_prefix: str) -> FunctionInfo:
+        """What the engine and extensions are told of this function (``context.function_info``),
+        the one place a declaration becomes that record; an HTTP route gets the host's prefix."""
+        route = None
+        if self.trigger == "http":
+            route = "/" + "/".join(part for part in (route_prefix, self.route or self.name) if part)
+        return FunctionInfo(
+            name=self.name,
+            directory=self.directory,
+            source_file=self.source_file or _source_file(self.func),
+            trigger=self.trigger,
+            layout=self.layout,
+            is_async=inspect.iscoroutinefunction(inspect.unwrap(self.func)),
+            bindings=self.bindings,
+            route=route,
+        )
 
 
 def normalize_route(route: str) -> str:

@@ -7,16 +7,23 @@ and the extensions' hooks are the same as with ``extkit invoke``. Every response
 ``x-invocation-id``. Sync functions run on a thread pool, async ones on the event loop; each
 invocation runs inside its request's task, so the log records it makes carry its id. A route value
 that does not fit its constraint is 404, as in the reference (:mod:`extkit.routing`); keys are
-enforced once one is configured (:mod:`extkit.keys`). Errors uvicorn answers itself (a request
-that is not HTTP at all) never reach the app and carry no invocation id.
+enforced once one is configured (:mod:`extkit.keys`). ``maxOutstandingRequests`` and
+``maxConcurrentRequests`` (:mod:`extkit.throttle`) answer 429, or queue a request for its turn to
+run. A request framed by both ``Content-Length`` and ``Transfer-Encoding`` is answered with
+``connection: close``. Errors uvicorn answers itself (a request that is not HTTP at all) never
+reach the app and carry no invocation id; connection limits are the server's
+(:mod:`extkit.connections`).
 
 ``extkit start`` (:mod:`extkit.cli.start`) runs it on uvicorn, in one process or several. With a
-``timer_lock`` file shared by the workers, timers run in the one worker holding the lock; the
-others try again every few seconds, so the timers move to another worker if that one dies.
+``timer_lock`` (a file shared by the workers, or a lease in Redis shared by hosts on several
+machines: :mod:`extkit.timer_lock`), timers run in the one process holding it; the others try
+again every few seconds, so the timers move to another process if that one dies.
 
-Shutdown (SIGTERM or SIGINT): uvicorn stops accepting, in-flight requests finish, then the
-lifespan shutdown stops the timers (a running timer invocation finishes), drains the thread pool
-and runs the extensions' shutdown hooks once (``engine.shutdown()``), where they flush exporters.
+The lifespan startup starts the ASGI lifespans of the web frameworks behind functions
+(:mod:`extkit.frameworks`), then the timers. Shutdown (SIGTERM or SIGINT): uvicorn stops
+accepting, in-flight requests finish, then the lifespan shutdown stops the timers (a running timer
+invocation finishes), drains the thread pool, stops the frameworks' lifespans and runs the
+extensions' shutdown hooks once (``engine.shutdown()``), where they flush exporters.
 A second signal forces the exit.
 """
 
@@ -26,22 +33,26 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any, Final, final
+from typing import Any, Final, final
 from urllib.parse import parse_qsl, quote
 
-from .bindings import INVOCATION_ID_HEADER, invoke_http, invoke_timer
-from .context import TraceContext
+from ._types import Lifespan
+from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_timer
+from .context import Context, TraceContext
 from .correlation import invocation_scope
-from .http import HttpRequest, HttpResponse, _Headers
+from .errors import InvocationNotStarted
+from .http import Headers, HttpRequest, HttpResponse
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, LoadedApp
+from .logs import RateLimited
 from .pool import FunctionPool
 from .routing import Router
-from .schedule import Schedule, ScheduleStatus, TimerRequest, parse_schedule
+from .schedule import Schedule, ScheduleStatus, TimerRequest
+from .throttle import RequestThrottle
+from .timer_lock import NoLock, TimerLock
 from .wire import response_problem
 
 __all__ = ["Host"]
@@ -80,13 +91,13 @@ class Host:
         *,
         threads: int | None = None,
         keys: Keys | None = None,
-        timer_lock: str | None = None,
+        timer_lock: TimerLock | None = None,
         announce: str | None = None,
         exit_if_stuck: bool = False,
         task_per_request: bool = False,
     ) -> None:
-        """``timer_lock``: a lock file shared by the workers (``None``: this process runs the
-        timers); ``announce``: the URL to log as listening once the lifespan has started;
+        """``timer_lock``: which process runs the timers (:mod:`extkit.timer_lock`; ``None``:
+        this one); ``announce``: the URL to log as listening once the lifespan has started;
         ``exit_if_stuck``: end the process after shutdown when function threads never finish
         (for ``extkit start``, not for a host embedded in another program);
         ``task_per_request``: the server runs every request in an asyncio task of its own, as
@@ -108,16 +119,29 @@ class Host:
         for fn in app.functions:
             if fn.spec.trigger == "http":
                 level = str(fn.spec.auth_level or "anonymous")
-                self.router.add(fn.spec.route or fn.name, (fn, level), fn.spec.methods)
-        self.timers = [
-            (fn, parse_schedule(fn.spec.schedule or ""))
-            for fn in app.functions
-            if fn.spec.trigger == "timer"
-        ]
+                assert fn.route is not None  # AppFunction parses every HTTP function's
+                self.router.add(fn.route, (fn, level), fn.spec.methods)
+        # Lifespans of the web frameworks behind functions (AsgiFunctionApp), each once.
+        lifespans: dict[int, Lifespan] = {}
+        for fn in app.functions:
+            if fn.spec.lifespan is not None:
+                lifespans.setdefault(id(fn.spec.lifespan), fn.spec.lifespan)
+        self.lifespans = list(lifespans.values())
+        self.timers = [(fn, fn.schedule) for fn in app.functions if fn.schedule is not None]
         # Pool threads start lazily, so a pool exists before the lifespan starts (an ASGI server
         # that skips the lifespan still works).
         self.pool = FunctionPool(threads)
-        self._timer_lock_path = timer_lock
+        settings = app.settings
+        concurrent = settings.max_concurrent_requests
+        outstanding = settings.max_outstanding_requests
+        self.throttle = (
+            None
+            if concurrent is None and outstanding is None
+            else RequestThrottle(concurrent=concurrent, outstanding=outstanding)
+        )
+        self._busy_warnings = RateLimited()
+        self._late_warnings = RateLimited()
+        self._timer_lock: TimerLock = timer_lock if timer_lock is not None else NoLock()
         self._announce = announce
         self._exit_if_stuck = exit_if_stuck
         self._stopping: asyncio.Event | None = None
@@ -154,7 +178,10 @@ class Host:
                 return
 
     async def startup(self) -> None:
-        """Start the timers (in the worker that holds the timer lock)."""
+        """Start the web frameworks' lifespans, then the timers (in the worker that holds the
+        timer lock). A lifespan that fails fails the startup."""
+        for lifespan in self.lifespans:
+            await lifespan.startup()
         self._stopping = asyncio.Event()
         if self.timers:
             self._timer_task = asyncio.get_running_loop().create_task(self._run_timers())
@@ -187,6 +214,11 @@ class Host:
                 "they are abandoned",
                 drain,
             )
+        for lifespan in self.lifespans:
+            try:
+                await asyncio.wait_for(lifespan.shutdown(), drain)
+            except Exception:  # one framework's failure must not keep the others' from running
+                _log.exception("the lifespan shutdown of a web framework failed")
         await asyncio.to_thread(self.app.engine.shutdown)
         _log.info("extkit host stopped (pid %d)", os.getpid())
         if stuck and self._exit_if_stuck:
@@ -208,7 +240,7 @@ class Host:
             return  # the client went away before the request was complete
         if INVOCATION_ID_HEADER not in response.headers:
             response.headers[INVOCATION_ID_HEADER] = str(uuid.uuid4())
-        await self._send(scope, send, response)
+        await self._send(scope, send, response, close=_framed_twice(scope["headers"]))
 
     async def _respond(self, scope: Scope, receive: Receive) -> HttpResponse | None:
         method: str = scope["method"]
@@ -228,34 +260,96 @@ class Host:
             level, headers.get(KEY_HEADER) or params.get(KEY_QUERY_PARAMETER)
         ):
             return _plain(401, "Unauthorized: a valid function key is required")
-        if (
-            "content-length" not in headers
-            and "transfer-encoding" not in headers
-            and scope.get("http_version") in _BODILESS_WITHOUT_LENGTH
-        ):
-            body: bytes | HttpResponse | None = b""  # HTTP/1.x: no length, no chunks, no body
-        else:
-            body = await self._read_body(headers, receive)
-        if not isinstance(body, bytes):
-            return body
-        request = HttpRequest(
-            method,
-            _url(scope, headers, path, query),
-            headers=headers,
-            params=params,
-            route_params=found.params,
-            body=body,
-        )
-        # Without trace headers the context's default (an empty TraceContext) is the same value.
-        parent, state = headers.get("traceparent"), headers.get("tracestate")
-        trace = None if parent is None and state is None else TraceContext(parent, state)
-        return await invoke_http(
+        throttle = self.throttle
+        if throttle is not None and not throttle.admit():
+            return self._too_many(fn, throttle)
+        try:
+            if (
+                "content-length" not in headers
+                and "transfer-encoding" not in headers
+                and scope.get("http_version") in _BODILESS_WITHOUT_LENGTH
+            ):
+                body: bytes | HttpResponse | None = b""  # HTTP/1.x: no length, no chunks: none
+            else:
+                body = await self._read_body(headers, receive)
+            if not isinstance(body, bytes):
+                return body
+            request = HttpRequest(
+                method,
+                _url(scope, headers, path, query),
+                headers=headers,
+                params=params,
+                route_params=found.params,
+                body=body,
+            )
+            # Without trace headers the context's default (an empty TraceContext) is the same.
+            parent, state = headers.get("traceparent"), headers.get("tracestate")
+            trace = None if parent is None and state is None else TraceContext(parent, state)
+            context = fn.loaded.new_context(trace_context=trace)
+            if throttle is None:
+                return await self._invoke(fn, request, context)
+            return await self._invoke_in_turn(fn, request, context, throttle)
+        finally:
+            if throttle is not None:
+                throttle.leave()
+
+    def _invoke(
+        self, fn: AppFunction, request: HttpRequest, context: Context
+    ) -> Awaitable[HttpResponse]:
+        return invoke_http(
             fn,
             request,
-            context=fn.loaded.new_context(trace_context=trace),
+            context=context,
             executor=self.pool,
             timeout=self.timeout,
             own_task=self.task_per_request,
+        )
+
+    async def _invoke_in_turn(
+        self, fn: AppFunction, request: HttpRequest, context: Context, throttle: RequestThrottle
+    ) -> HttpResponse:
+        """Invoke once the throttle gives a turn; 503 if none comes within ``functionTimeout``."""
+        if not await throttle.start(self.timeout):
+            assert self.timeout is not None  # only a wait with a limit ends without a turn
+            held = self._late_warnings.allow()
+            if held is not None:
+                _log.warning(
+                    "a request for function %s found none of the %d turns to run "
+                    "(host.json extensions.http.maxConcurrentRequests) free within its %g s "
+                    "functionTimeout: answered 503 without running it%s",
+                    fn.name,
+                    throttle.concurrent,
+                    self.timeout,
+                    _more(held),
+                )
+            response = error_response(
+                InvocationNotStarted(fn.name, self.timeout),
+                function_name=fn.name,
+                invocation_id=context.invocation_id,
+            )
+            response.headers[INVOCATION_ID_HEADER] = context.invocation_id
+            return response
+        try:
+            return await self._invoke(fn, request, context)
+        finally:
+            throttle.finish()
+
+    def _too_many(self, fn: AppFunction, throttle: RequestThrottle) -> HttpResponse:
+        """The 429 for a request past ``maxOutstandingRequests`` (one WARNING a second)."""
+        held = self._busy_warnings.allow()
+        if held is not None:
+            _log.warning(
+                "answered 429 to a request for function %s: the host holds %d requests, its "
+                "limit (host.json extensions.http.maxOutstandingRequests)%s",
+                fn.name,
+                throttle.outstanding,
+                _more(held),
+            )
+        return _plain(
+            429,
+            f"Too Many Requests: the host holds its limit of {throttle.outstanding} requests "
+            "(maxOutstandingRequests); retry later.",
+            {"Retry-After": "1"},
         )
 
     async def _read_body(
@@ -282,7 +376,10 @@ class Host:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _send(self, scope: Scope, send: Send, response: HttpResponse) -> None:
+    async def _send(
+        self, scope: Scope, send: Send, response: HttpResponse, *, close: bool = False
+    ) -> None:
+        """Send ``response``; with ``close``, tell the server to close the connection after it."""
         body = response.get_body()
         raw = self._custom_headers.copy()
         has_type = False
@@ -304,6 +401,8 @@ class Host:
         if not has_type:
             raw.append((b"content-type", _content_type(response)))
         raw.append((b"content-length", str(len(body)).encode()))
+        if close:
+            raw.append((b"connection", b"close"))
         if response.status_code in (204, 304) or scope["method"] == "HEAD":
             body = b""
         await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
@@ -333,34 +432,72 @@ class Host:
     # --- timers ---------------------------------------------------------------------------
 
     async def _run_timers(self) -> None:
+        """Run the timers whenever this process holds the timer lock, until the host stops."""
         stopping = self._stopping
         assert stopping is not None
-        lock = _TimerLock(self._timer_lock_path)
+        lock = self._timer_lock
+        first_term = True
         try:
-            while not lock.acquire():
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), TIMER_LOCK_RETRY_SECONDS)
-                if stopping.is_set():
-                    return
-            if self._timer_lock_path:
-                _log.info("this worker (pid %d) runs the app's timers", os.getpid())
-            runners = [self._run_timer(fn, schedule, stopping) for fn, schedule in self.timers]
-            await asyncio.gather(*runners)
+            while not stopping.is_set():
+                if not await lock.acquire():
+                    # A lease is tried as often as it is renewed: a dead runner's timers move
+                    # here soon after its lease expires.
+                    retry = lock.renew_every or TIMER_LOCK_RETRY_SECONDS
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), retry)
+                    continue
+                if not isinstance(lock, NoLock):
+                    _log.info("this process (pid %d) runs the app's timers", os.getpid())
+                await self._hold_and_run(lock, stopping, first_term)
+                first_term = False
         finally:
-            lock.release()
+            await lock.release()
+
+    async def _hold_and_run(self, lock: TimerLock, stopping: asyncio.Event, startup: bool) -> None:
+        """One term as timer runner: until the host stops or the lock is lost."""
+        term = asyncio.Event()
+        runners = [
+            self._run_timer(fn, schedule, term, lock=lock, startup=startup)
+            for fn, schedule in self.timers
+        ]
+
+        async def watch() -> None:
+            renew_every = lock.renew_every
+            while not term.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), renew_every)
+                if stopping.is_set():
+                    break
+                if not await lock.keep():
+                    _log.warning("this process (pid %d) lost the timer lock", os.getpid())
+                    break
+            term.set()
+
+        async def run_all() -> None:
+            await asyncio.gather(*runners)
+            term.set()
+
+        await asyncio.gather(watch(), run_all())
 
     async def _run_timer(
-        self, fn: AppFunction, schedule: Schedule, stopping: asyncio.Event
+        self,
+        fn: AppFunction,
+        schedule: Schedule,
+        stopping: asyncio.Event,
+        *,
+        lock: TimerLock,
+        startup: bool,
     ) -> None:
-        """Fire ``fn`` at each occurrence of ``schedule`` until the host stops.
+        """Fire ``fn`` at each occurrence of ``schedule`` until ``stopping`` is set.
 
         Occurrences missed while an invocation ran long (or the loop was busy) collapse into one
-        ``past_due`` invocation, as in the reference; invocations of one timer never overlap.
+        ``past_due`` invocation, as in the reference; invocations of one timer never overlap. A
+        tick another process claimed (see :mod:`extkit.timer_lock`) is left to it.
         """
         last: datetime | None = None
         now = _now()
         due = schedule.next_after(now)
-        if fn.spec.run_on_startup:
+        if startup and fn.spec.run_on_startup:
             status = ScheduleStatus(last=None, next=due, last_updated=now)
             await self._fire(
                 fn,
@@ -386,7 +523,8 @@ class Host:
                 schedule_status=status,
                 scheduled_time=due,
             )
-            await self._fire(fn, timer)
+            if await lock.claim(fn.name, due):
+                await self._fire(fn, timer)
             last, due = due, following
 
     async def _fire(self, fn: AppFunction, timer: TimerRequest) -> None:
@@ -399,6 +537,25 @@ class Host:
 #: HTTP versions where a request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no
 #: body (RFC 9112, 6.3): a GET is answered without waiting for a body message from the server.
 _BODILESS_WITHOUT_LENGTH: Final = frozenset({"1.0", "1.1"})
+
+
+def _more(held: int) -> str:
+    """The tail of a rate-limited line: how many like it were left out since the last one."""
+    return f" ({held} more since the last such line)" if held else ""
+
+
+def _framed_twice(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request has both ``Content-Length`` and ``Transfer-Encoding``: RFC 9112, 6.3
+    says the server must close the connection after answering it, because the two framings
+    disagree on where the next request starts (request smuggling)."""
+    seen = 0
+    for name, _ in headers:
+        folded = name.lower()
+        if folded == b"content-length":
+            seen |= 1
+        elif folded == b"transfer-encoding":
+            seen |= 2
+    return seen == 3
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -419,9 +576,10 @@ def _url(scope: Scope, headers: dict[str, str], path: str, query: str) -> str:
 
 
 def _header_items(headers: Mapping[str, str]) -> Iterable[tuple[str, tuple[str, str]]]:
-    """A response's headers as (lower-case name, (name as given, value))."""
-    if type(headers) is _Headers:  # extkit's own mapping holds all three: no lookup per header
-        return headers._items.items()
+    """A response's headers as (lower-case name, (name as given, value)), a name with several
+    values (``Set-Cookie``) once per value."""
+    if type(headers) is Headers:  # extkit's own mapping holds all three: no lookup per header
+        return headers.wire_items()
     return [(name.lower(), (name, value)) for name, value in headers.items()]
 
 
@@ -439,39 +597,3 @@ def _content_type(response: HttpResponse) -> bytes:
         if len(_content_types) < 256:  # odd mimetypes, one per response, must not grow it forever
             _content_types[key] = found
     return found
-
-
-class _TimerLock:
-    """An exclusive, non-blocking lock on a file shared by the workers; none needed alone."""
-
-    def __init__(self, path: str | None) -> None:
-        self._path = path
-        self._file: IO[bytes] | None = None
-
-    def acquire(self) -> bool:
-        if self._path is None or self._file is not None:
-            return True
-        handle = open(self._path, "a+b")  # noqa: SIM115 - held open while the lock is held
-        try:
-            _lock_file(handle)
-        except OSError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
-
-    def release(self) -> None:
-        if self._file is not None:
-            self._file.close()  # closing the file releases the lock
-            self._file = None
-
-
-def _lock_file(handle: IO[bytes]) -> None:
-    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        import msvcrt
-
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -9,37 +9,53 @@ function can be tested without a host::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["HttpRequest", "HttpResponse", "Out"]
+__all__ = ["Headers", "HttpRequest", "HttpResponse", "Out"]
 
 T = TypeVar("T")
 
 
-class _Headers(MutableMapping[str, str]):
-    """Case-insensitive header mapping that keeps the spelling it was given."""
+class Headers(MutableMapping[str, str]):
+    """Case-insensitive header mapping that keeps the spelling it was given.
 
-    __slots__ = ("_items",)
+    A name may carry more than one value (``Set-Cookie``): :meth:`add_header` adds one. Looking a
+    name up gives its first value; setting it replaces all of them; deleting it removes all."""
+
+    __slots__ = ("_items", "_more")
 
     def __init__(self, initial: Mapping[str, str] | None = None) -> None:
-        # One comprehension rather than a ``__setitem__`` call per header: every request and
-        # response builds one of these.
-        self._items: dict[str, tuple[str, str]] = (
-            {key.lower(): (key, str(value)) for key, value in initial.items()} if initial else {}
-        )
+        # Further values of names already in ``_items``, in the order they were added; ``None``
+        # until a second value is added, so a response with single values pays nothing for it.
+        self._more: list[tuple[str, str]] | None = None
+        if not initial:
+            self._items: dict[str, tuple[str, str]] = {}
+        elif type(initial) is Headers:  # a copy keeps every value
+            self._items = dict(initial._items)
+            self._more = list(initial._more) if initial._more else None
+        else:
+            # One comprehension rather than a ``__setitem__`` call per header: every request
+            # and response builds one of these.
+            self._items = {key.lower(): (key, str(value)) for key, value in initial.items()}
 
     def __getitem__(self, key: str) -> str:
         return self._items[key.lower()][1]
 
     def __setitem__(self, key: str, value: str) -> None:
-        self._items[key.lower()] = (key, str(value))
+        folded = key.lower()
+        if self._more is not None:
+            self._drop_more(folded)
+        self._items[folded] = (key, str(value))
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key.lower() in self._items
 
     def __delitem__(self, key: str) -> None:
-        del self._items[key.lower()]
+        folded = key.lower()
+        del self._items[folded]
+        if self._more is not None:
+            self._drop_more(folded)
 
     def __iter__(self) -> Iterator[str]:
         return (original for original, _ in self._items.values())
@@ -48,7 +64,49 @@ class _Headers(MutableMapping[str, str]):
         return len(self._items)
 
     def __repr__(self) -> str:
-        return f"{dict(self.items())!r}"
+        return f"{self.all_items()!r}" if self._more else f"{dict(self.items())!r}"
+
+    def add_header(self, key: str, value: str) -> None:
+        """Add a value for ``key``, keeping those it has (``Set-Cookie`` given twice)."""
+        folded = key.lower()
+        if folded not in self._items:
+            self._items[folded] = (key, str(value))
+        elif self._more is None:
+            self._more = [(key, str(value))]
+        else:
+            self._more.append((key, str(value)))
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of ``key``, first to last; empty when it has none."""
+        folded = key.lower()
+        first = self._items.get(folded)
+        if first is None:
+            return []
+        return [first[1], *(v for k, v in self._more or () if k.lower() == folded)]
+
+    def all_items(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair, a name with several values once per value."""
+        return [*self._items.values(), *(self._more or ())]
+
+    @property
+    def repeated(self) -> bool:
+        """Whether some name has more than one value."""
+        return self._more is not None
+
+    def first_values(self) -> dict[str, str]:
+        """Each name's first value, under the spelling it was given, as a plain dict (built
+        without a lookup per header: every request converted for other code pays for it)."""
+        return dict(self._items.values())
+
+    def wire_items(self) -> Iterable[tuple[str, tuple[str, str]]]:
+        """(lower-case name, (name as given, value)) for every value: what goes on the wire."""
+        if self._more is None:
+            return self._items.items()
+        return [(name.lower(), (name, value)) for name, value in self.all_items()]
+
+    def _drop_more(self, folded: str) -> None:
+        more = [(k, v) for k, v in self._more or () if k.lower() != folded]
+        self._more = more or None
 
 
 def _to_bytes(body: str | bytes | bytearray | None, charset: str = "utf-8") -> bytes:
@@ -76,7 +134,7 @@ class HttpRequest:
     ) -> None:
         self.method = method.upper()
         self.url = url
-        self.headers: MutableMapping[str, str] = _Headers(headers)
+        self.headers: MutableMapping[str, str] = Headers(headers)
         self.params: dict[str, str] = dict(params or {})
         self.route_params: dict[str, Any] = dict(route_params or {})
         self._body = body if type(body) is bytes else _to_bytes(body)
@@ -85,11 +143,16 @@ class HttpRequest:
         return self._body
 
     def get_json(self) -> Any:
-        """The body parsed as JSON; ``ValueError`` naming the problem when it is not JSON."""
+        """The body parsed as JSON; ``ValueError`` naming the problem when it is not JSON
+        (also for JSON nested too deeply for Python's parser, a client's input like any other)."""
         try:
             return json.loads(self._body)
         except ValueError as exc:
             raise ValueError(f"HTTP request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError(
+                "HTTP request body is not valid JSON: nested too deeply (arrays or objects)"
+            ) from None
 
     def __repr__(self) -> str:
         return f"HttpRequest(method={self.method!r}, url={self.url!r})"
@@ -108,7 +171,7 @@ class HttpResponse:
         charset: str | None = None,
     ) -> None:
         self.status_code = int(status_code)
-        self.headers: MutableMapping[str, str] = _Headers(headers)
+        self.headers: MutableMapping[str, str] = Headers(headers)
         self.charset = charset or "utf-8"
         self.mimetype = mimetype or (
             "application/octet-stream" if isinstance(body, (bytes, bytearray)) else "text/plain"
@@ -129,7 +192,25 @@ class HttpResponse:
         self._body += _to_bytes(extra, self.charset)
 
     def set_header(self, name: str, value: str) -> None:
+        """Set a header, replacing every value it had."""
         self.headers[name] = value
+
+    def add_header(self, name: str, value: str) -> None:
+        """Add a header value, keeping the values the name already has: several ``Set-Cookie``
+        headers reach the client as several headers."""
+        headers = self.headers
+        if not isinstance(headers, Headers):  # a plain mapping a function assigned
+            headers = Headers(headers)
+            self.headers = headers
+        headers.add_header(name, value)
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of the header ``name`` (case-insensitive), in order; empty when absent."""
+        headers = self.headers
+        if isinstance(headers, Headers):
+            return headers.get_all(name)
+        folded = name.lower()
+        return [value for key, value in headers.items() if key.lower() == folded]
 
     def __repr__(self) -> str:
         return f"HttpResponse(status_code={self.status_code}, mimetype={self.mimetype!r})"

@@ -32,13 +32,21 @@ from typing import Any, Final
 
 from ._app_files import shown
 from ._settings import EXTENSIONS_GATE, gate_hint, parse_truthy
+from ._spelling import did_you_mean
 from .app import FunctionApp, FunctionAppError, FunctionSpec
-from .discovery import InstalledExtension, disabled_names, load_installed
+from .discovery import (
+    DISABLED_EXTENSIONS_ENV,
+    InstalledExtension,
+    disabled_names,
+    disabled_names_unmatched,
+    load_installed,
+)
 from .engine import Engine, LoadedFunction
 from .function_json import SUPPORTED_BINDINGS, bindings_to_fields, folder_functions
 from .importing import APP_PACKAGE, ProcessChanges, import_app_module, import_traceback
 from .registry import Registry, isolated_registry
 from .routing import RouteError, RouteTemplate
+from .schedule import Schedule, ScheduleError, parse_schedule
 from .settings_files import HostSettings, apply_local_settings, python_log_level, read_host_json
 
 __all__ = [
@@ -71,10 +79,22 @@ class AppLoadError(Exception):
 
 @dataclass(frozen=True)
 class AppFunction:
-    """A function of a loaded app: how it is declared (``spec``) and how to run it (``loaded``)."""
+    """A function of a loaded app: how it is declared (``spec``), how to run it (``loaded``,
+    whose ``info`` the extensions see) and, parsed once for the loader's checks, the host and
+    the CLI, its HTTP route template or its timer schedule."""
 
     spec: FunctionSpec
     loaded: LoadedFunction
+    route: RouteTemplate | None = None
+    schedule: Schedule | None = None
+
+    def __post_init__(self) -> None:
+        # An AppFunction made by hand (a test's) parses its own; the loader hands them over.
+        spec = self.spec
+        if self.route is None and spec.trigger == "http":
+            object.__setattr__(self, "route", RouteTemplate(spec.route or spec.name))
+        if self.schedule is None and spec.trigger == "timer":
+            object.__setattr__(self, "schedule", parse_schedule(spec.schedule or ""))
 
     @property
     def name(self) -> str:
@@ -154,7 +174,11 @@ def _decorator_functions(
     checked = []
     for spec in specs:
         where = shown(Path(spec.source_file)) if spec.source_file else shown(script)
-        unknown = [b["type"] for b in spec.bindings if str(b.get("type")).lower() not in canonical]
+        unknown = [
+            f"{kind}{did_you_mean(kind, SUPPORTED_BINDINGS)}"
+            for kind in (str(b.get("type")) for b in spec.bindings)
+            if kind.lower() not in canonical
+        ]
         if unknown:
             problems.append(
                 f"{where}: function {spec.name!r} uses binding type(s) {', '.join(unknown)}, "
@@ -204,17 +228,19 @@ def _check_signature(spec: FunctionSpec, problems: list[str]) -> None:
         )
 
 
-def _check_schedule(spec: FunctionSpec, problems: list[str]) -> None:
+def _check_schedule(
+    spec: FunctionSpec, problems: list[str], parsed: dict[FunctionSpec, Schedule]
+) -> None:
     """A timer's schedule must parse now, not fail when the host starts its scheduler."""
-    from .schedule import ScheduleError, parse_schedule
-
     try:
-        parse_schedule(spec.schedule or "")
+        parsed[spec] = parse_schedule(spec.schedule or "")
     except ScheduleError as exc:
         problems.append(f"{_where(spec)}: timer function {spec.name!r}: {exc}")
 
 
-def _check_unique(specs: list[FunctionSpec], problems: list[str]) -> None:
+def _check_unique(
+    specs: list[FunctionSpec], problems: list[str], parsed: dict[FunctionSpec, RouteTemplate]
+) -> None:
     by_name: dict[str, FunctionSpec] = {}
     for spec in specs:
         other = by_name.setdefault(spec.name.lower(), spec)
@@ -225,13 +251,14 @@ def _check_unique(specs: list[FunctionSpec], problems: list[str]) -> None:
             )
     routes: list[tuple[str, frozenset[str] | None, FunctionSpec]] = []
     for spec in specs:
-        if spec.trigger != "http" or spec.route is None:
+        if spec.trigger != "http":
             continue
         try:
-            shape = RouteTemplate(spec.route).shape
+            template = parsed[spec] = RouteTemplate(spec.route or spec.name)
         except RouteError as exc:
             problems.append(f"{_where(spec)}: function {spec.name!r}: {exc}")
             continue
+        shape = template.shape
         methods = None if spec.methods is None else frozenset(spec.methods)
         for other_shape, other_methods, other in routes:
             overlap = methods is None or other_methods is None or bool(methods & other_methods)
@@ -241,8 +268,9 @@ def _check_unique(specs: list[FunctionSpec], problems: list[str]) -> None:
                     & (other_methods or methods or frozenset({"every method"}))
                 )
                 problems.append(
-                    f"duplicate route: {spec.name!r} (route {spec.route!r}, {_where(spec)}) and "
-                    f"{other.name!r} (route {other.route!r}, {_where(other)}) serve the same "
+                    f"duplicate route: {spec.name!r} (route {template.template!r}, "
+                    f"{_where(spec)}) and {other.name!r} (route "
+                    f"{(other.route or other.name)!r}, {_where(other)}) serve the same "
                     f"path for {', '.join(shared)}"
                 )
                 break
@@ -285,16 +313,15 @@ def load_app(
     changes = ProcessChanges()
     gate_from_environment = EXTENSIONS_GATE in os.environ  # it then overrides local settings
     try:
-        local_port = apply_local_settings(root, changes.set_env, problems)
+        local_port = apply_local_settings(root, changes.set_env, problems, notes)
         settings = read_host_json(root, local_port, problems, notes)
         changes.set_env("AzureWebJobsScriptRoot", str(root))
         changes.make_importable(root)
 
+        disabled = disabled_names(settings.disabled_extensions)
         with _registering_into(registry):
             try:
-                extensions = load_installed(
-                    registry, disabled=disabled_names(settings.disabled_extensions)
-                )
+                extensions = load_installed(registry, disabled=disabled)
             except Exception as exc:
                 problems.append(
                     "an installed extension failed to import: "
@@ -312,11 +339,13 @@ def load_app(
                 specs = adapt_app(specs, registry)
 
         specs = _select(specs, settings, root, problems, notes)
+        schedules: dict[FunctionSpec, Schedule] = {}
+        routes: dict[FunctionSpec, RouteTemplate] = {}
         for spec in specs:
             _check_signature(spec, problems)
             if spec.trigger == "timer":
-                _check_schedule(spec, problems)
-        _check_unique(specs, problems)
+                _check_schedule(spec, problems, schedules)
+        _check_unique(specs, problems, routes)
         if not specs and not problems and empty_apps:
             _no_functions(empty_apps[0], problems)
         elif not specs and not problems:
@@ -331,24 +360,19 @@ def load_app(
         if problems:
             raise AppLoadError(problems, given)
         engine = _engine(registry, enabled, notes, gate_from_environment)
+        notes += disabled_names_unmatched(
+            disabled,
+            [entry.name for entry in engine.registry.entries(include_superseded=True)],
+            f"{shown(root / 'host.json')} extkit.disabledExtensions"
+            if settings.disabled_extensions is not None
+            else DISABLED_EXTENSIONS_ENV,
+        )
         functions = [
             AppFunction(
                 spec,
-                engine.load(
-                    spec.func,
-                    name=spec.name,
-                    directory=spec.directory,
-                    source_file=spec.source_file,
-                    trigger=spec.trigger,
-                    layout=spec.layout,
-                    bindings=spec.bindings,
-                    route=(
-                        "/"
-                        + "/".join(p for p in (settings.route_prefix, spec.route or spec.name) if p)
-                    )
-                    if spec.trigger == "http"
-                    else None,
-                ),
+                engine.load(spec.func, info=spec.info(settings.route_prefix)),
+                route=routes.get(spec),
+                schedule=schedules.get(spec),
             )
             for spec in specs
         ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from typing import IO, TYPE_CHECKING, Any, Final, Literal, final
 
 import structlog
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover - e.g. PyPy, which orjson does not suppo
 __all__ = [
     "CorrelationAdder",
     "LogFormat",
+    "RateLimited",
     "StructuredHandler",
     "configure_logging",
     "get_logger",
@@ -314,3 +316,26 @@ def _sole_structured_handler(logger: logging.Logger, level: int) -> StructuredHa
     ):
         return None
     return found
+
+
+@final
+class RateLimited:
+    """Lets a recurring log line through at most once per ``interval`` seconds, counting the ones
+    held back, so a flood of one condition (requests refused under load, connections the process
+    has no descriptor for) costs one line a second instead of filling the disk."""
+
+    __slots__ = ("_held", "_next", "interval")
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._next = 0.0
+        self._held = 0
+
+    def allow(self) -> int | None:
+        """``None`` to hold this line back; else how many were held back since the last one."""
+        now = time.monotonic()
+        if now < self._next:
+            self._held += 1
+            return None
+        held, self._held, self._next = self._held, 0, now + self.interval
+        return held

@@ -3,8 +3,10 @@
 ``local.settings.json``'s ``Values`` become environment variables (a variable already set in the
 process wins), so the extensions gate ``PYTHON_ENABLE_WORKER_EXTENSIONS`` may live there; its
 ``Host.LocalHttpPort`` is the port ``extkit start`` uses without ``--port``. ``host.json`` sets the
-route prefix, the function timeout, log levels, and extkit's own options (``extkit.*``). A problem
-is reported with the file it is in; a ``host.json`` with problems leaves the defaults in place.
+route prefix, the function timeout, connection limits, log levels, and extkit's own options
+(``extkit.*``). A problem is reported with the file it is in; a ``host.json`` with problems leaves
+the defaults in place. A key that neither extkit nor the reference host knows is a warning (a
+typo would otherwise be silently ignored), with the known key it most likely misspells.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._app_files import read_json_object, shown
+from ._spelling import did_you_mean
 
 __all__ = [
+    "DEFAULT_HEADERS_TIMEOUT",
     "DEFAULT_MAX_BODY",
     "HostSettings",
     "apply_local_settings",
@@ -28,6 +32,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY: Final = 100 * 1024 * 1024
+#: ``extensions.http.requestHeadersTimeout`` by default, in seconds (Kestrel's, the reference's
+#: server, is the same).
+DEFAULT_HEADERS_TIMEOUT: Final = 30.0
 
 _TIMEOUT: Final = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2}(?:\.\d+)?)")
 #: host.json log level names (the reference's) -> Python levels. "None" switches a category off.
@@ -41,6 +48,56 @@ _LOG_LEVELS: Final[Mapping[str, int]] = {
     "none": logging.CRITICAL + 10,
 }
 _EXTKIT_KEYS: Final = ("disabledExtensions", "maxRequestBodyBytes")
+
+#: The keys a settings file may hold: the ones extkit reads and the ones of the reference's
+#: schema that extkit ignores on purpose. A key maps to the keys of its section when those are
+#: checked too, else to ``None``; ``_ANY`` in a section accepts names of the user's choosing.
+_Keys = Mapping[str, "_Keys | None"]
+_ANY: Final = "*"
+_HOST_JSON_KEYS: Final[_Keys] = {
+    "version": None,
+    "functionTimeout": None,
+    "functions": None,
+    "extkit": None,  # checked strictly below: an unknown extkit.* key is an error
+    "extensions": {
+        "http": dict.fromkeys(
+            (
+                "routePrefix",
+                "customHeaders",
+                "requestHeadersTimeout",  # extkit's, after Kestrel's option of that name
+                "maxConcurrentRequests",
+                "maxOutstandingRequests",
+                "dynamicThrottlesEnabled",
+                "hsts",
+            )
+        ),
+        _ANY: None,  # one section per binding extension (queues, serviceBus, ...)
+    },
+    "logging": dict.fromkeys(("logLevel", "applicationInsights", "fileLoggingMode", "console")),
+    **dict.fromkeys(
+        (
+            "aggregator",
+            "concurrency",
+            "customHandler",
+            "extensionBundle",
+            "healthMonitor",
+            "languageWorker",
+            "managedDependency",
+            "retry",
+            "sendCanceledInvocationsToWorker",
+            "singleton",
+            "telemetryMode",
+            "watchDirectories",
+            "watchFiles",
+        )
+    ),
+}
+_LOCAL_SETTINGS_KEYS: Final[_Keys] = {
+    "IsEncrypted": None,
+    "Values": None,
+    "ConnectionStrings": None,
+    "Host": dict.fromkeys(("LocalHttpPort", "CORS", "CORSCredentials")),
+}
 
 
 def python_log_level(value: str) -> int:
@@ -62,6 +119,14 @@ class HostSettings:
     max_request_body_bytes: int = DEFAULT_MAX_BODY
     #: ``extensions.http.customHeaders``: added to every HTTP response.
     custom_headers: dict[str, str] = field(default_factory=dict)
+    #: ``extensions.http.requestHeadersTimeout`` in seconds: how long a connection may take to
+    #: send a request's headers, from when it opened or its previous response ended.
+    request_headers_timeout: float = DEFAULT_HEADERS_TIMEOUT
+    #: ``extensions.http.maxConcurrentRequests``: HTTP functions running at once (``None``: any).
+    max_concurrent_requests: int | None = None
+    #: ``extensions.http.maxOutstandingRequests``: HTTP requests running or queued to run; more
+    #: are answered 429 (``None``: any).
+    max_outstanding_requests: int | None = None
     #: ``functions``: when given, only these functions are loaded.
     functions: tuple[str, ...] | None = None
     #: ``extkit.disabledExtensions``: beats ``EXTKIT_DISABLED_EXTENSIONS`` when given.
@@ -83,8 +148,27 @@ class HostSettings:
         return None if found is None else python_log_level(found)
 
 
+def _unknown_keys(
+    data: Mapping[str, Any], known: _Keys, where: str, section: str = ""
+) -> list[str]:
+    """A warning for each key of ``data`` (and of its checked sections) that ``known`` lacks."""
+    found = []
+    for key, value in data.items():
+        if key in known:
+            inner = known[key]
+            if inner is not None and isinstance(value, dict):
+                found += _unknown_keys(value, inner, where, f"{section}{key}.")
+        elif _ANY not in known:
+            hint = did_you_mean(key, (name for name in known if name != _ANY))
+            found.append(
+                f"{where}: {section + key!r} is not a setting of extkit or of the reference "
+                f"host{hint}; it has no effect"
+            )
+    return found
+
+
 def apply_local_settings(
-    root: Path, set_env: Callable[[str, str], None], problems: list[str]
+    root: Path, set_env: Callable[[str, str], None], problems: list[str], notes: list[str]
 ) -> int | None:
     """Export ``Values`` (the process environment wins); return ``Host.LocalHttpPort``."""
     path = root / "local.settings.json"
@@ -93,6 +177,7 @@ def apply_local_settings(
     data = read_json_object(path, problems)
     if data is None:
         return None
+    notes += _unknown_keys(data, _LOCAL_SETTINGS_KEYS, shown(path))
     if data.get("IsEncrypted") is True:
         problems.append(
             f'{shown(path)}: "IsEncrypted" is true; extkit reads plain values only '
@@ -126,25 +211,48 @@ def apply_local_settings(
     return port
 
 
-def _parse_timeout(raw: Any, where: str, problems: list[str]) -> float | None:
-    if raw is None or raw == "-1" or raw == -1:
+def _parse_duration(
+    raw: Any, where: str, key: str, problems: list[str], *, unlimited: bool = True
+) -> float | None:
+    """A host.json duration (``"hh:mm:ss"``, ``"d.hh:mm:ss"``) in seconds; with ``unlimited``,
+    absent or ``"-1"`` is ``None`` (no limit)."""
+    if raw is None or (unlimited and (raw == "-1" or raw == -1)):
         return None
+    if raw == "-1" or raw == -1:
+        problems.append(f"{where}: {key} {raw!r} must be longer than zero; it has no off switch")
+        return None
+    or_none = ', or "-1" for no limit' if unlimited else ""
     found = _TIMEOUT.fullmatch(raw.strip()) if isinstance(raw, str) else None
     if found is None:
         problems.append(
-            f'{where}: functionTimeout {raw!r} is not a duration; expected "hh:mm:ss" '
-            '(e.g. "00:05:00"), "d.hh:mm:ss", or "-1" for no limit'
+            f'{where}: {key} {raw!r} is not a duration; expected "hh:mm:ss" '
+            f'(e.g. "00:05:00"), "d.hh:mm:ss"{or_none}'
         )
         return None
     days, hours, minutes, seconds = found.groups()
     if int(minutes) > 59 or float(seconds) >= 60:
-        problems.append(f"{where}: functionTimeout {raw!r}: minutes and seconds must be below 60")
+        problems.append(f"{where}: {key} {raw!r}: minutes and seconds must be below 60")
         return None
     total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     if total <= 0:
-        problems.append(f'{where}: functionTimeout {raw!r} must be longer than zero (or "-1")')
+        or_none = ' (or "-1")' if unlimited else ""
+        problems.append(f"{where}: {key} {raw!r} must be longer than zero{or_none}")
         return None
     return total
+
+
+def _request_cap(http: dict[str, Any], key: str, where: str, problems: list[str]) -> int | None:
+    """``extensions.http.<key>``: a whole number above 0, or -1 (the default) for no limit."""
+    value = http.get(key, -1)
+    if value == -1:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(
+            f"{where}: extensions.http.{key} must be a whole number above 0 (or -1 for no "
+            f"limit), got {value!r}"
+        )
+        return None
+    return value
 
 
 def _string_list(value: Any, where: str, problems: list[str]) -> tuple[str, ...] | None:
@@ -166,6 +274,7 @@ def read_host_json(
     before = len(problems)
     data = read_json_object(path, problems) or {}
     where = shown(path)
+    notes += _unknown_keys(data, _HOST_JSON_KEYS, where)
     version = data.get("version", "2.0")
     if version != "2.0":
         problems.append(f'{where}: "version" is {version!r}; expected "2.0"')
@@ -192,7 +301,8 @@ def read_host_json(
     for key in own:
         if key not in _EXTKIT_KEYS:
             problems.append(
-                f"{where}: extkit.{key} is not an extkit setting; known: {', '.join(_EXTKIT_KEYS)}"
+                f"{where}: extkit.{key} is not an extkit setting{did_you_mean(key, _EXTKIT_KEYS)}; "
+                f"known: {', '.join(_EXTKIT_KEYS)}"
             )
     max_body = own.get("maxRequestBodyBytes", DEFAULT_MAX_BODY)
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
@@ -200,12 +310,24 @@ def read_host_json(
             f"{where}: extkit.maxRequestBodyBytes must be a positive whole number, got {max_body!r}"
         )
         max_body = DEFAULT_MAX_BODY
+    headers_timeout = _parse_duration(
+        http.get("requestHeadersTimeout", "00:00:30"),
+        where,
+        "extensions.http.requestHeadersTimeout",
+        problems,
+        unlimited=False,
+    )
     settings = HostSettings(
         route_prefix=prefix.strip().strip("/"),
-        function_timeout=_parse_timeout(data.get("functionTimeout"), where, problems),
+        function_timeout=_parse_duration(
+            data.get("functionTimeout"), where, "functionTimeout", problems
+        ),
         log_levels={str(k): str(v) for k, v in levels.items()},
         max_request_body_bytes=max_body,
         custom_headers=dict(headers),
+        request_headers_timeout=headers_timeout or DEFAULT_HEADERS_TIMEOUT,
+        max_concurrent_requests=_request_cap(http, "maxConcurrentRequests", where, problems),
+        max_outstanding_requests=_request_cap(http, "maxOutstandingRequests", where, problems),
         functions=_string_list(data.get("functions"), f"{where}: functions", problems),
         disabled_extensions=_string_list(
             own.get("disabledExtensions"), f"{where}: extkit.disabledExtensions", problems

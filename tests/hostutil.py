@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,12 @@ class HostProcess:
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.post(path, **kwargs)
+
+    def get_at_once(self, path: str, count: int) -> list[httpx.Response]:
+        """``count`` GET requests for ``path`` sent together, one thread each, in that order."""
+        with ThreadPoolExecutor(count) as clients:
+            calls = [clients.submit(self.get, path) for _ in range(count)]
+            return [call.result() for call in calls]
 
     # --- output ---------------------------------------------------------------------------
 

@@ -119,6 +119,21 @@ def test_an_azure_written_hook_s_changes_to_its_view_reach_the_response() -> Non
     assert dict(response.headers) == {"X-Keep": "1", "X-Added": "2"}
 
 
+def test_repeated_headers_keep_every_value_both_ways() -> None:
+    given = func.HttpResponse("x")
+    given.headers.add_header("Set-Cookie", "a=1")
+    given.headers.add_header("Set-Cookie", "b=2")
+    response = extkit_response(given)
+    assert response is not None
+    assert response.header_values("set-cookie") == ["a=1", "b=2"]
+    view = azure_response(response)  # what an Azure-written post hook sees
+    assert view.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    view.headers["X-Added"] = "3"
+    copy_back(view, response)
+    assert response.header_values("set-cookie") == ["a=1", "b=2"]
+    assert response.headers["x-added"] == "3"
+
+
 def spec(func_: Any, **fields: Any) -> FunctionSpec:
     defaults: dict[str, Any] = {"trigger": "http", "trigger_arg": "req", "http_output": "$return"}
     defaults.update(fields)

@@ -8,7 +8,6 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -166,9 +165,7 @@ def test_the_limit_counts_from_the_start_and_a_call_that_cannot_start_never_runs
 ) -> None:
     # Three 1.2 s calls on one thread: the second waits 1.2 s and then runs in its 2 s; the
     # third would wait 2.4 s, so it is refused at 2 s instead of running later.
-    with ThreadPoolExecutor(3) as clients:
-        calls = [clients.submit(busy.get, "/api/sleep/1200") for _ in range(3)]
-        responses = [call.result() for call in calls]
+    responses = busy.get_at_once("/api/sleep/1200", 3)
     assert sorted(r.status_code for r in responses) == [200, 200, 503]
     refused = next(r for r in responses if r.status_code == 503)
     assert int(refused.headers["retry-after"]) >= 1
@@ -214,3 +211,32 @@ def test_open_keyed_functions_are_a_warning_even_at_log_level_none(tmp_path: Pat
     with running_host(app, "--log-format", "json") as running:
         line = running.wait_for_log(lambda entry: "no keys are configured" in entry["event"])
     assert line["level"] == "warning" and "keyed" in line["event"]
+
+
+# --- 7. deep JSON, and a request framed two ways --------------------------------------------------
+
+
+def test_json_nested_too_deeply_is_a_value_error_for_the_function(host: HostProcess) -> None:
+    response = host.post("/api/json", content=b"[" * 100_000)
+    assert response.status_code == 200
+    assert response.text.startswith("ValueError") and "nested too deeply" in response.text
+
+
+@pytest.mark.parametrize("path", ["/api/sync/none", "/nowhere"])
+def test_a_request_with_content_length_and_transfer_encoding_is_answered_then_closed(
+    host: HostProcess, path: str
+) -> None:
+    # RFC 9112, 6.3: the server must close the connection after responding, so what follows
+    # (here a second request, as a smuggling attempt would send it) is never read as a request.
+    framed_twice = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    ).encode()
+    follower = b"GET /api/sync/none HTTP/1.1\r\nHost: x\r\n\r\n"
+    started = time.monotonic()
+    received = raw_exchange(host, framed_twice + follower, timeout=4.0)
+    assert time.monotonic() - started < 3.0, "the server left the connection open"
+    head = received.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 "), received
+    assert b"connection: close" in head and b"x-invocation-id: " in head
+    assert received.count(b"HTTP/1.1 ") == 1, received

@@ -12,6 +12,7 @@ from extkit import Engine, Registry
 from extkit.app import FunctionSpec
 from extkit.host import Host
 from extkit.schedule import Schedule, TimerRequest, parse_schedule
+from extkit.timer_lock import NoLock
 
 
 class Scripted(Schedule):
@@ -46,7 +47,10 @@ def timer_app(tmp_path: Path, *, run_on_startup: bool = False) -> tuple[Host, li
 async def run_until(host: Host, schedule: Schedule, seen: list[TimerRequest], count: int) -> None:
     stopping = asyncio.Event()
     host._stopping = stopping
-    task = asyncio.ensure_future(host._run_timer(host.app.functions[0], schedule, stopping))
+    fn = host.app.functions[0]
+    task = asyncio.ensure_future(
+        host._run_timer(fn, schedule, stopping, lock=NoLock(), startup=True)
+    )
     for _ in range(200):  # bounded: 200 x 10 ms
         if len(seen) >= count:
             break

@@ -40,6 +40,16 @@ def test_request_get_json_of_a_body_that_is_not_json_raises_value_error(
         HttpRequest("POST", "/api/x", body=body).get_json()
 
 
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 100_000, '{"a":' * 100_000, "[" * 100_000 + "]" * 100_000],
+    ids=["open-lists", "open-objects", "closed-lists"],
+)
+def test_request_get_json_of_a_body_nested_too_deeply_raises_value_error(body: str) -> None:
+    with pytest.raises(ValueError, match="nested too deeply"):
+        HttpRequest("POST", "/api/x", body=body).get_json()
+
+
 def test_a_request_body_of_another_type_is_rejected() -> None:
     with pytest.raises(TypeError, match="str or bytes, got int"):
         HttpRequest("POST", "/api/x", body=42)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apputil import write_app as write
 
 from extkit import FuncExtensionBase, Registry
 from extkit.app import AuthLevel
@@ -51,14 +52,6 @@ def problems_of(path: str | Path, **kwargs: Any) -> list[str]:
     with pytest.raises(AppLoadError) as raised:
         load_app(path, registry=Registry(), enabled=True, **kwargs)
     return raised.value.problems
-
-
-def write(root: Path, files: dict[str, str | dict[str, Any]]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content if isinstance(content, str) else json.dumps(content))
-    return root
 
 
 HTTP_BINDINGS = {
@@ -337,6 +330,46 @@ def test_function_timeout_formats(tmp_path: Path, timeout: str, seconds: float |
     app = load_app(root, registry=Registry())
     try:
         assert app.settings.function_timeout == seconds
+    finally:
+        app.unload()
+
+
+def test_connection_limits_default_to_a_30_s_header_timeout_and_no_request_caps(
+    load: Load,
+) -> None:
+    settings = load(APPS / "other_app").settings
+    assert settings.request_headers_timeout == 30.0
+    assert settings.max_concurrent_requests is None and settings.max_outstanding_requests is None
+
+
+@pytest.mark.parametrize(
+    ("http", "expected"),
+    [
+        ({"requestHeadersTimeout": "00:00:02.5"}, (2.5, None, None)),
+        ({"maxConcurrentRequests": 4, "maxOutstandingRequests": 10}, (30.0, 4, 10)),
+        ({"maxConcurrentRequests": -1, "maxOutstandingRequests": -1}, (30.0, None, None)),
+    ],
+)
+def test_connection_limits_from_host_json(
+    tmp_path: Path, http: dict[str, Any], expected: tuple[float, int | None, int | None]
+) -> None:
+    root = write(
+        tmp_path,
+        {
+            "host.json": {"version": "2.0", "extensions": {"http": http}},
+            "Fn/function.json": HTTP_BINDINGS,
+            "Fn/__init__.py": "def main(req): ...",
+        },
+    )
+    app = load_app(root, registry=Registry())
+    try:
+        settings = app.settings
+        found = (
+            settings.request_headers_timeout,
+            settings.max_concurrent_requests,
+            settings.max_outstanding_requests,
+        )
+        assert found == expected
     finally:
         app.unload()
 
@@ -620,6 +653,23 @@ def test_a_function_app_without_functions_is_told_so(
         ({"version": "2.0", "functionTimeout": "00:61:00"}, "below 60"),
         ({"version": "2.0", "logging": {"logLevel": {"default": "Loud"}}}, "logLevel.default"),
         ({"version": "2.0", "extensions": {"http": {"routePrefix": 5}}}, "routePrefix"),
+        (
+            {"version": "2.0", "extensions": {"http": {"requestHeadersTimeout": "2s"}}},
+            "extensions.http.requestHeadersTimeout '2s' is not a duration",
+        ),
+        (
+            {"version": "2.0", "extensions": {"http": {"requestHeadersTimeout": "-1"}}},
+            "requestHeadersTimeout '-1' must be longer than zero",
+        ),
+        (
+            {"version": "2.0", "extensions": {"http": {"maxConcurrentRequests": 0}}},
+            "extensions.http.maxConcurrentRequests must be a whole number above 0 (or -1 for "
+            "no limit), got 0",
+        ),
+        (
+            {"version": "2.0", "extensions": {"http": {"maxOutstandingRequests": "many"}}},
+            "extensions.http.maxOutstandingRequests must be a whole number",
+        ),
         ({"version": "2.0", "extkit": {"maxRequestBodyBytes": 0}}, "maxRequestBodyBytes"),
         ({"version": "2.0", "extkit": {"nope": 1}}, "extkit.nope is not an extkit setting"),
         ({"version": "2.0", "functions": "Fn"}, "functions must be a list of strings"),

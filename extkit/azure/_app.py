@@ -8,10 +8,12 @@ Three questions, each asked where the loader already asks its own:
   annotations, whose module imports that library. An explicit extkit annotation keeps extkit
   types. Such a function's spec converts its trigger argument and its response
   (:mod:`extkit.azure._convert`), whatever the extensions gate says;
-- what a ``func.FunctionApp`` declares (:func:`function_app_specs`): read through its public
-  ``get_functions()``, ``get_function_name()``, ``get_user_function()`` and
-  ``get_raw_bindings()``; the bindings are function.json's, so they are checked by the same code
-  as a ``function.json`` file;
+- what a ``func.FunctionApp`` (or ``func.AsgiFunctionApp`` / ``func.WsgiFunctionApp``)
+  declares (:func:`function_app_specs`): read through its public ``get_functions()``,
+  ``get_function_name()``, ``get_user_function()`` and ``get_raw_bindings()``; the bindings are
+  function.json's, so they are checked by the same code as a ``function.json`` file. The ASGI
+  lifespan of a ``func.AsgiFunctionApp`` runs with the host's, through the app's public
+  ``middleware.notify_startup()`` / ``notify_shutdown()`` and ``startup_task_done``;
 - why an import failed (:func:`missing_library`): the app imports ``azure.functions`` and it is
   not installed.
 
@@ -178,7 +180,8 @@ def function_app_specs(
         return None
     import azure.functions as func
 
-    apps = [value for value in vars(module).values() if isinstance(value, func.FunctionApp)]
+    # FunctionRegister: a func.FunctionApp, or a func.AsgiFunctionApp / WsgiFunctionApp.
+    apps = [value for value in vars(module).values() if isinstance(value, func.FunctionRegister)]
     if not apps:
         return None
     where = _show(str(script))
@@ -195,6 +198,7 @@ def function_app_specs(
         return []
     from ._convert import convert_trigger, returning_extkit_types
 
+    lifespan = _AsgiAppLifespan(apps[0]) if isinstance(apps[0], func.AsgiFunctionApp) else None
     specs = []
     for function in declared:
         user = function.get_user_function()
@@ -213,8 +217,30 @@ def function_app_specs(
                 directory=os.path.dirname(source) if source else str(script.parent),
                 layout="decorator",
                 convert_trigger=convert_trigger,
+                lifespan=lifespan,
                 **fields,
             )
         )
     return specs
 
+
+class _AsgiAppLifespan:
+    """The lifespan of a ``func.AsgiFunctionApp``'s ASGI app, run by extkit's host: started
+    when the host starts (the library's function then skips its own first-request startup) and
+    stopped when the host stops (the library would only try when the object is collected)."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def startup(self) -> None:
+        if self._app.startup_task_done:
+            return
+        if not await self._app.middleware.notify_startup():
+            raise RuntimeError("the ASGI app's lifespan startup failed (the reason is logged)")
+        self._app.startup_task_done = True
+
+    async def shutdown(self) -> None:
+        if not self._app.startup_task_done:
+            return
+        self._app.startup_task_done = False  # so the library's __del__ does not run it again
+        await self._app.middleware.notify_shutdown()

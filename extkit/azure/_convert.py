@@ -24,11 +24,12 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
+from wsgiref.headers import Headers as WsgiHeaders
 
 import azure.functions as func
 from azure.functions.timer import TimerRequest as _AzureTimerRequest
 
-from ..http import HttpRequest, HttpResponse, Out, _Headers
+from ..http import Headers, HttpRequest, HttpResponse, Out
 from ..schedule import ScheduleStatus, TimerRequest
 
 __all__ = [
@@ -69,7 +70,7 @@ def azure_request(request: HttpRequest) -> AzureHttpRequest:
     return AzureHttpRequest(
         request.method,
         request.url,
-        headers=dict(headers._items.values()) if type(headers) is _Headers else headers,
+        headers=headers.first_values() if type(headers) is Headers else headers,
         params=request.params or None,
         route_params={name: str(value) for name, value in route.items()} if route else None,
         body=request.get_body(),
@@ -117,26 +118,39 @@ def convert_trigger(value: Any) -> Any:
 def extkit_response(value: Any) -> HttpResponse | None:
     """``value`` as an extkit response when it is a ``func.HttpResponse``, else ``None``.
 
-    A header name given twice in the library's response (its headers are a multi-dict) keeps
-    its last value, as the reference worker's conversion to a dict does."""
+    A header name given twice in the library's response (its headers are a multi-dict: two
+    ``Set-Cookie`` from ``func.AsgiMiddleware``) keeps every value."""
     if type(value) is not _AzureResponse and not isinstance(value, _AzureResponse):
         return None
-    headers = value.headers
     return HttpResponse(
         value.get_body(),
         status_code=value.status_code,
-        headers=dict(headers.items()) if headers else None,
+        headers=_extkit_headers(value.headers),
         mimetype=value.mimetype,
         charset=value.charset,
     )
 
 
+def _extkit_headers(headers: Any) -> Headers | None:
+    """The library's response headers (``items()`` lists a repeated name once per value)."""
+    if not headers:
+        return None
+    converted = Headers()
+    for name, value in headers.items():
+        converted.add_header(name, value)
+    return converted
+
+
 def azure_response(response: HttpResponse) -> func.HttpResponse:
     """A ``func.HttpResponse`` holding what ``response`` holds (for an Azure-written hook)."""
+    headers = response.headers
     return _AzureResponse(
         response.get_body(),
         status_code=response.status_code,
-        headers=response.headers,
+        # The library copies ``items()``: wsgiref's Headers lists a repeated name once per value.
+        headers=WsgiHeaders(headers.all_items())  # type: ignore[arg-type]
+        if type(headers) is Headers and headers.repeated
+        else headers,
         mimetype=response.mimetype,
         charset=response.charset,
     )
@@ -152,7 +166,7 @@ def copy_back(view: func.HttpResponse, response: HttpResponse) -> None:
     response.status_code = int(view.status_code)
     response.mimetype = view.mimetype
     response.charset = view.charset
-    response.headers = _Headers(dict(view.headers.items()))
+    response.headers = _extkit_headers(view.headers) or Headers()
 
 
 def _settle(result: Any, kwargs: Mapping[str, Any], outputs: tuple[str, ...]) -> Any:

@@ -2,7 +2,7 @@
 
 The parser (the flags are a public contract) lives here; each command lives in its own module of
 this package (``start``, ``invoke``, ``extensions``, ``new``), imported only when that command
-runs, so ``extkit --help`` stays fast.
+runs, so ``extkit --help`` stays fast. Every command ends with an :class:`~.exit_codes.ExitCode`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final, cast
 
-__all__ = ["build_parser", "main"]
+from .exit_codes import CommandError, ExitCode
+
+__all__ = ["build_parser", "count", "main", "port_number"]
 
 #: subcommand -> "module:function" taking the parsed arguments and returning an exit code.
 COMMANDS: Final = {
@@ -23,6 +25,25 @@ COMMANDS: Final = {
     "new-app": "extkit.cli.new:command_new_app",
     "new-extension": "extkit.cli.new:command_new_extension",
 }
+
+
+def _whole_number(text: str, low: int, high: int | None, expected: str) -> int:
+    digits = text.strip()
+    if digits.isascii() and digits.isdigit():
+        value = int(digits)
+        if value >= low and (high is None or value <= high):
+            return value
+    raise argparse.ArgumentTypeError(f"{text!r} is not {expected}")
+
+
+def port_number(text: str) -> int:
+    """A TCP port to listen on, 1-65535 (``--port``): refused before anything starts."""
+    return _whole_number(text, 1, 65535, "a port number; expected 1-65535")
+
+
+def count(text: str) -> int:
+    """A number of workers or threads, 1 or more (the flags and their environment variables)."""
+    return _whole_number(text, 1, None, "a whole number of 1 or more")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,19 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     start.add_argument(
         "--port",
-        type=int,
+        type=port_number,
         default=None,
-        help="port to bind (default: local.settings.json Host.LocalHttpPort, else 7071)",
+        help="port to bind, 1-65535 (default: local.settings.json Host.LocalHttpPort, else 7071)",
     )
     start.add_argument(
         "--workers",
-        type=int,
+        type=count,
         default=None,
-        help="worker processes (default: FUNCTIONS_WORKER_PROCESS_COUNT or 1)",
+        help="worker processes, 1 or more (default: FUNCTIONS_WORKER_PROCESS_COUNT or 1)",
     )
     start.add_argument(
         "--threads",
-        type=int,
+        type=count,
         default=None,
         help="threads for sync functions (default: PYTHON_THREADPOOL_THREAD_COUNT or Python's)",
     )
@@ -147,16 +168,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .. import __version__
 
         print(f"extkit {__version__}")
-        return 0
+        return ExitCode.OK
     if args.command is None:
         parser.print_help()
-        return 2
+        return ExitCode.USAGE
     module_name, _, function_name = COMMANDS[args.command].partition(":")
     command = cast(
         Callable[[argparse.Namespace], int],
         getattr(importlib.import_module(module_name), function_name),
     )
-    return command(args)
+    try:
+        return command(args)
+    except CommandError as exc:
+        sys.stdout.flush()
+        print(f"extkit {args.command}: {exc}", file=sys.stderr, flush=True)
+        return exc.code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,6 +32,7 @@ from ..extension import AppExtensionBase, FuncExtensionBase
 from ..hookspecs import APP_HOOKS, FUNC_HOOKS, HOOK_ARGS
 from ..loader import AppLoadError, load_app
 from ..registry import Registration, Registry, isolated_registry
+from .exit_codes import CommandError, ExitCode
 
 __all__ = [
     "ExtensionListing",
@@ -288,19 +289,18 @@ def _show(caught: list[warnings.WarningMessage]) -> None:
 
 
 def command_extensions(args: argparse.Namespace) -> int:
-    """``extkit extensions [APP_DIR] [--json]``. Exit status: 0; 1 when an installed extension
-    cannot be imported; 3 when the app cannot be loaded."""
+    """``extkit extensions [APP_DIR] [--json]``. Exit status (:class:`.ExitCode`): ``OK``;
+    ``FAILED`` when an installed extension cannot be imported; ``APP_NOT_LOADED``."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SettingWarning)
         try:
             report = list_extensions(args.app_dir)
         except AppLoadError as exc:
-            print(f"extkit extensions: {exc}", file=sys.stderr)
-            return 3
+            raise CommandError(str(exc), ExitCode.APP_NOT_LOADED) from None
         finally:
             _show(caught)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
         print(render_report(report))
-    return 1 if report.failed else 0
+    return ExitCode.FAILED if report.failed else ExitCode.OK

@@ -6,11 +6,11 @@ The files come from :mod:`extkit.scaffold`; these commands only report what was 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Final
 
 from ..scaffold import ScaffoldError, extension_names, write_app, write_extension
+from .exit_codes import CommandError, ExitCode
 
 __all__ = ["command_new_app", "command_new_extension"]
 
@@ -36,8 +36,7 @@ def command_new_extension(args: argparse.Namespace) -> int:
     try:
         root = write_extension(args.name, scope=args.scope, directory=args.dir)
     except ScaffoldError as exc:
-        print(f"extkit new-extension: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
     names = extension_names(args.name)
     print(f"Created {root} ({args.scope}-level extension {names.class_name}).")
     print("Next steps:")
@@ -49,7 +48,7 @@ def command_new_extension(args: argparse.Namespace) -> int:
         _FIND_LINKS_NOTE,
     ]:
         print(line)
-    return 0
+    return ExitCode.OK
 
 
 def command_new_app(args: argparse.Namespace) -> int:
@@ -57,8 +56,7 @@ def command_new_app(args: argparse.Namespace) -> int:
     try:
         root = write_app(args.path)
     except ScaffoldError as exc:
-        print(f"extkit new-app: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
     print(f"Created a function app in {_where(root)}.")
     print("Next steps:")
     for line in [
@@ -69,4 +67,4 @@ def command_new_app(args: argparse.Namespace) -> int:
         _FIND_LINKS_NOTE,
     ]:
         print(line)
-    return 0
+    return ExitCode.OK

@@ -6,18 +6,23 @@ The app is loaded before serving (a broken app never starts, each problem is pri
 - ``--workers N`` (or ``FUNCTIONS_WORKER_PROCESS_COUNT``): uvicorn's worker processes on one
   shared port, each building its own :class:`~extkit.host.Host` through the factory
   :func:`create_worker_app`; the configuration reaches them in ``EXTKIT_HOST_*`` environment
-  variables. Timers run in one worker only: the one holding the host's timer lock file.
+  variables. Timers run in one worker only: the one holding the host's timer lock file, or, with
+  ``EXTKIT_TIMER_LOCK_URL``, the one process of all hosts holding the lease in Redis.
 
-A SIGTERM/SIGINT that led to a graceful shutdown ends the process with status 0.
+Bad input is refused before anything starts: flags and their variables, and a port another
+process holds (one line, :attr:`~.exit_codes.ExitCode.ADDRESS_IN_USE`). A SIGTERM/SIGINT that led
+to a graceful shutdown ends the process with status 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -25,12 +30,14 @@ from typing import Any, Final
 
 import uvicorn
 
-from ..app import FunctionSpec
+from ..connections import ConnectionGuard, HeadersTimeoutProtocol
 from ..host import Host
 from ..keys import Keys
 from ..loader import AppLoadError, LoadedApp, load_app, python_log_level
 from ..logs import configure_logging
-from ..schedule import parse_schedule
+from ..timer_lock import configured_lock
+from . import count
+from .exit_codes import CommandError, ExitCode
 
 __all__ = ["DEFAULT_PORT", "THREADS_ENV", "command_start", "create_worker_app"]
 
@@ -46,34 +53,24 @@ _ENV_THREADS: Final = "EXTKIT_HOST_THREADS"
 _ENV_LOG_FORMAT: Final = "EXTKIT_HOST_LOG_FORMAT"
 _ENV_TIMER_LOCK: Final = "EXTKIT_HOST_TIMER_LOCK"
 _ENV_URL: Final = "EXTKIT_HOST_URL"
-_STARTUP_FAILURE: Final = 3  # uvicorn's code: its supervisor then stops instead of restarting
+# A worker process that cannot load the app exits with uvicorn's startup-failure status, so
+# uvicorn's supervisor stops instead of restarting it.
+_WORKER_STARTUP_FAILURE: Final = 3
 
 _log: Final = logging.getLogger("extkit.host")
 
 
-def _workers(args_workers: int | None) -> int:
-    """``--workers`` beats ``FUNCTIONS_WORKER_PROCESS_COUNT``, which beats one."""
-    if args_workers is not None:
-        return max(1, args_workers)
-    raw = os.environ.get(WORKERS_ENV, "1")
-    try:
-        return max(1, int(raw))
-    except ValueError:
-        raise SystemExit(f"extkit: {WORKERS_ENV}={raw!r} is not a whole number") from None
-
-
-def _threads(args_threads: int | None) -> int | None:
-    """``--threads`` beats ``PYTHON_THREADPOOL_THREAD_COUNT``, which beats Python's default."""
-    if args_threads is not None:
-        if args_threads < 1:
-            raise SystemExit(f"extkit start: --threads must be 1 or more, got {args_threads}")
-        return args_threads
-    raw = os.environ.get(THREADS_ENV, "").strip()
+def _count(given: int | None, variable: str) -> int | None:
+    """A count flag (checked by the parser) beats its variable; ``None`` when neither is set."""
+    if given is not None:
+        return given
+    raw = os.environ.get(variable, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"extkit start: {THREADS_ENV}={raw!r} is not a whole number above 0")
-    return int(raw)
+    try:
+        return count(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise CommandError(f"{variable}={exc}") from None
 
 
 class _DropColorMessage(logging.Filter):
@@ -106,10 +103,6 @@ def _apply_log_levels(app: LoadedApp) -> None:
 def _base_url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
-
-
-def _function_url(base: str, prefix: str, spec: FunctionSpec) -> str:
-    return "/".join(part for part in (base, prefix, spec.route or spec.name) if part)
 
 
 def _report(app: LoadedApp, keys: Keys, base: str) -> None:
@@ -158,11 +151,10 @@ def _report(app: LoadedApp, keys: Keys, base: str) -> None:
                 "  %s: [%s] %s (authLevel %s)",
                 fn.name,
                 methods,
-                _function_url(base, app.settings.route_prefix, spec),
+                base + (fn.loaded.info.route or ""),
                 spec.auth_level or "anonymous",
             )
-        else:
-            schedule = parse_schedule(spec.schedule or "")
+        elif (schedule := fn.schedule) is not None:
             _log.info(
                 "  %s: timer '%s', next at %s%s",
                 fn.name,
@@ -176,7 +168,7 @@ def _keys() -> Keys:
     try:
         return Keys.from_environ(os.environ)
     except ValueError as exc:
-        raise SystemExit(f"extkit start: {exc}") from None
+        raise CommandError(str(exc)) from None
 
 
 def _always_warn(message: str, *args: Any) -> None:
@@ -184,27 +176,51 @@ def _always_warn(message: str, *args: Any) -> None:
     _log.handle(_log.makeRecord(_log.name, logging.WARNING, __file__, 0, message, args, None))
 
 
-def _load(app_dir: str) -> LoadedApp | None:
+def _load(app_dir: str) -> LoadedApp:
     try:
         return load_app(app_dir)
     except AppLoadError as exc:
-        sys.stdout.flush()
-        print(f"extkit start: {exc}", file=sys.stderr, flush=True)
-        return None
+        raise CommandError(str(exc), ExitCode.APP_NOT_LOADED) from None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything starts: a port another process holds is one
+    clear line, not a traceback among uvicorn's startup lines."""
+    where = _base_url(host, port).removeprefix("http://")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        sock.bind((host, port))
+        sock.listen()
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"{where} is already in use (another process listens on it: stop it, or choose "
+                "another port with --port)",
+                ExitCode.ADDRESS_IN_USE,
+            ) from None
+        raise CommandError(
+            f"cannot listen on {where}: {exc.strerror or exc}", ExitCode.FAILED
+        ) from None
+    return sock
 
 
 def command_start(args: argparse.Namespace) -> int:
     """``extkit start [APP_DIR]``: load the app, report it, serve it until SIGTERM/SIGINT."""
-    workers = _workers(args.workers)
+    workers = _count(args.workers, WORKERS_ENV) or 1
+    threads = _count(args.threads, THREADS_ENV)
     _configure_logging(args.log_format)
-    threads = _threads(args.threads)
     app = _load(args.app_dir)
-    if app is None:
-        return 1
     _apply_log_levels(app)
     keys = _keys()
+    try:
+        timer_lock = configured_lock(app.root.name, None, os.environ)
+    except (ValueError, RuntimeError) as exc:
+        raise CommandError(str(exc)) from None
     port = args.port if args.port is not None else (app.settings.local_http_port or DEFAULT_PORT)
     base = _base_url(args.host, port)
+    sock = _listen(args.host, port)
     _report(app, keys, base)
     common: dict[str, Any] = {
         "host": args.host,
@@ -212,11 +228,22 @@ def command_start(args: argparse.Namespace) -> int:
         "log_config": None,  # uvicorn's records go through extkit's handler
         "access_log": False,
         "lifespan": "on",  # uvicorn's defaults otherwise: uvloop and httptools when installed
+        "http": HeadersTimeoutProtocol,  # uvicorn's own, closing connections slow with headers
     }
     if workers == 1:
-        host = Host(app, threads=threads, keys=keys, exit_if_stuck=True, task_per_request=True)
-        return _serve_until_signalled(_Server(uvicorn.Config(host, **common)))
-    # Several workers: each process loads the app itself from the same folder and settings.
+        host = Host(
+            app,
+            threads=threads,
+            keys=keys,
+            timer_lock=timer_lock,
+            exit_if_stuck=True,
+            task_per_request=True,
+        )
+        guarded = ConnectionGuard(host, headers_timeout=app.settings.request_headers_timeout)
+        return _serve_until_signalled(_Server(uvicorn.Config(guarded, **common)), sock)
+    # Several workers: each process loads the app itself from the same folder and settings, and
+    # uvicorn binds the port again for them (its supervisor takes no socket in every version).
+    sock.close()
     fd, lock_path = tempfile.mkstemp(prefix="extkit-timers-", suffix=".lock")
     os.close(fd)
     os.environ.update(
@@ -235,10 +262,10 @@ def command_start(args: argparse.Namespace) -> int:
     finally:
         with contextlib.suppress(OSError):
             os.remove(lock_path)
-    return 0
+    return ExitCode.OK
 
 
-def _serve_until_signalled(server: uvicorn.Server) -> int:
+def _serve_until_signalled(server: uvicorn.Server, sock: socket.socket) -> int:
     """Run uvicorn here; a SIGTERM/SIGINT that triggered a graceful shutdown is a clean exit.
 
     uvicorn re-raises the signal once it has shut down; the handlers set here take it, so the
@@ -250,11 +277,11 @@ def _serve_until_signalled(server: uvicorn.Server) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0 if server.started or received else _STARTUP_FAILURE
+    return ExitCode.OK if server.started or received else ExitCode.FAILED
 
 
 class _Server(uvicorn.Server):
@@ -267,7 +294,7 @@ class _Server(uvicorn.Server):
             _log.info("extkit host listening on %s", _base_url(self.config.host, port))
 
 
-def create_worker_app() -> Host:
+def create_worker_app() -> ConnectionGuard:
     """The uvicorn factory for ``--workers N``: load the app in this worker process."""
     _configure_logging(os.environ.get(_ENV_LOG_FORMAT, "console"))
     app_dir = os.environ.get(_ENV_APP_DIR, ".")
@@ -275,14 +302,15 @@ def create_worker_app() -> Host:
         app = load_app(app_dir)
     except AppLoadError as exc:  # changed on disk since the parent checked it
         print(f"extkit worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(_STARTUP_FAILURE) from None
+        raise SystemExit(_WORKER_STARTUP_FAILURE) from None
     _apply_log_levels(app)
     raw_threads = os.environ.get(_ENV_THREADS)
-    return Host(
+    host = Host(
         app,
         threads=int(raw_threads) if raw_threads else None,
-        timer_lock=os.environ.get(_ENV_TIMER_LOCK),
+        timer_lock=configured_lock(app.root.name, os.environ.get(_ENV_TIMER_LOCK), os.environ),
         announce=os.environ.get(_ENV_URL),
         exit_if_stuck=True,
         task_per_request=True,  # uvicorn serves each worker process too
     )
+    return ConnectionGuard(host, headers_timeout=app.settings.request_headers_timeout)

@@ -89,3 +89,20 @@ def hangs(req: HttpRequest) -> str:
 @app.route(route="keyed", auth_level=AuthLevel.FUNCTION)
 def keyed(req: HttpRequest) -> str:
     return "keyed ok"
+
+
+_running = 0  # invocations of ``concurrent`` running now (all on the event loop)
+
+
+@app.route(route="concurrent/{ms:int}")
+async def concurrent(req: HttpRequest) -> str:
+    """Answers how many invocations of it ran at once when it started (the peak is the largest)."""
+    global _running
+    _running += 1
+    logger.info("concurrent: started")
+    try:
+        running = _running
+        await asyncio.sleep(req.route_params["ms"] / 1000)
+        return f"running {running}"
+    finally:
+        _running -= 1

@@ -22,6 +22,7 @@ Typical use::
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -58,12 +59,18 @@ def reader_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]
         for entry in env.get("PATH", "").split(os.pathsep)
         if entry and not Path(entry).resolve().is_relative_to(ours)
     ]
-    bin_dir = Path(tempfile.mkdtemp(prefix="reader-bin-"))
-    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    (bin_dir / "python").symlink_to(base if base.exists() else Path(sys.executable).resolve())
-    env["PATH"] = os.pathsep.join([str(bin_dir), *path])
+    env["PATH"] = os.pathsep.join([str(_python_folder()), *path])
     env.update(extra or {})
     return env
+
+
+@functools.cache
+def _python_folder() -> Path:
+    """A folder holding only ``python``: the base interpreter of the one running the tests."""
+    folder = Path(tempfile.mkdtemp(prefix="reader-bin-"))
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (folder / "python").symlink_to(base if base.exists() else Path(sys.executable).resolve())
+    return folder
 
 
 def clone_checkout(target: Path) -> Path:

@@ -14,6 +14,9 @@ run. A request framed by both ``Content-Length`` and ``Transfer-Encoding`` is an
 reach the app and carry no invocation id; connection limits are the server's
 (:mod:`extkit.connections`).
 
+With ``Host.CORS`` in ``local.settings.json``, :mod:`extkit.cors` answers CORS preflights and
+marks every answer for the request's origin.
+
 ``extkit start`` (:mod:`extkit.cli.start`) runs it on uvicorn, in one process or several. With a
 ``timer_lock`` (a file shared by the workers, or a lease in Redis shared by hosts on several
 machines: :mod:`extkit.timer_lock`), timers run in the one process holding it; the others try
@@ -24,7 +27,9 @@ The lifespan startup starts the ASGI lifespans of the web frameworks behind func
 accepting, in-flight requests finish, then the lifespan shutdown stops the timers (a running timer
 invocation finishes), drains the thread pool, stops the frameworks' lifespans and runs the
 extensions' shutdown hooks once (``engine.shutdown()``), where they flush exporters.
-A second signal forces the exit.
+:meth:`Host.stop_waiting` (a second signal, :mod:`extkit.cli.server`) ends the waiting: requests
+whose task the server then cancels are answered 503, and :meth:`Host.shutdown` goes straight to
+the shutdown hooks, giving them at most ``FORCED_SHUTDOWN_SECONDS``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from ._types import Lifespan
 from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_timer
 from .context import Context, TraceContext
 from .correlation import invocation_scope
+from .cors import Cors
 from .errors import InvocationNotStarted
 from .http import Headers, HttpRequest, HttpResponse
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
@@ -68,6 +74,8 @@ PAST_DUE_TOLERANCE: Final = timedelta(seconds=1)
 TIMER_LOCK_RETRY_SECONDS: Final = 5.0
 #: How long shutdown waits for running invocations when the app sets no functionTimeout.
 DRAIN_SECONDS: Final = 30.0
+#: How long the shutdown hooks may take once :meth:`Host.stop_waiting` was called.
+FORCED_SHUTDOWN_SECONDS: Final = 5.0
 
 _log: Final = logging.getLogger("extkit.host")
 _TEXT_TYPES: Final = ("text/", "application/json", "application/xml", "application/javascript")
@@ -109,10 +117,18 @@ class Host:
         self.keys = keys if keys is not None else Keys.from_environ(os.environ)
         self.timeout = app.settings.function_timeout
         self.max_body = app.settings.max_request_body_bytes
-        # host.json customHeaders, encoded once; a function's own headers come after them.
+        cors: Cors | None = None
+        if app.settings.cors is not None:
+            cors = Cors(app.settings.cors, self._methods_at, exposed=INVOCATION_ID_HEADER)
+        # How a request is answered: with CORS around it only when configured, so an app without
+        # CORS pays nothing for it.
+        self._answer = self._respond if cors is None else cors.around(self._respond)
+        # host.json customHeaders, encoded once; a function's own headers come after them. With
+        # CORS configured, the host's CORS headers replace theirs.
         self._custom_headers = [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in app.settings.custom_headers.items()
+            if cors is None or not cors.owns(name)
         ]
         # Each route's target carries its auth level, worked out once.
         self.router: Router[tuple[AppFunction, str]] = Router(app.settings.route_prefix)
@@ -147,6 +163,8 @@ class Host:
         self._stopping: asyncio.Event | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._stopped = False
+        self._hurried = False  # stop_waiting() was called
+        self._wake: asyncio.Event | None = None  # set by stop_waiting() while shutdown() waits
 
     # --- ASGI -----------------------------------------------------------------------------
 
@@ -188,6 +206,15 @@ class Host:
         if self._announce:
             _log.info("extkit host listening on %s (worker pid %d)", self._announce, os.getpid())
 
+    def stop_waiting(self) -> None:
+        """Stop waiting for running work (a second signal): from now on an HTTP invocation whose
+        task is cancelled is answered 503, and :meth:`shutdown` (running or still to come) waits
+        for no timer or function thread and gives the shutdown hooks ``FORCED_SHUTDOWN_SECONDS``.
+        Call it on the event loop's thread."""
+        self._hurried = True
+        if self._wake is not None:
+            self._wake.set()
+
     async def shutdown(self) -> None:
         """Stop timers, let running invocations finish, then run the shutdown hooks once."""
         if self._stopped:
@@ -196,19 +223,22 @@ class Host:
         if self._stopping is not None:
             self._stopping.set()
         drain = (self.timeout or DRAIN_SECONDS) + 1.0
-        if self._timer_task is not None:
-            done, _ = await asyncio.wait({self._timer_task}, timeout=drain)
-            if not done:
+        if self._timer_task is not None and not await self._finished(self._timer_task, drain):
+            if not self._hurried:
                 _log.error("a timer invocation still runs after %.0f s: cancelling it", drain)
-                self._timer_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._timer_task
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._timer_task
         # Threads of timed-out functions may still run: wait for them (boundedly) before the
-        # shutdown hooks flush, so what they log and record is part of what gets flushed.
-        drained = asyncio.get_running_loop().run_in_executor(None, self.pool.shutdown, True)
-        done, _ = await asyncio.wait({drained}, timeout=drain)
-        stuck = not done
-        if stuck:
+        # shutdown hooks flush, so what they log and record is part of what gets flushed. The
+        # helper's threads are daemons, so a thread that never ends cannot hold up the exit, and
+        # there are two, so the hooks run while the other waits for a function that never ends.
+        helper = FunctionPool(2, thread_name_prefix="extkit-shutdown")
+        loop = asyncio.get_running_loop()
+        stuck = not await self._finished(
+            loop.run_in_executor(helper, self.pool.shutdown, True), drain
+        )
+        if stuck and not self._hurried:
             _log.error(
                 "function threads still run %.0f s after the host began to stop; "
                 "they are abandoned",
@@ -216,23 +246,48 @@ class Host:
             )
         for lifespan in self.lifespans:
             try:
-                await asyncio.wait_for(lifespan.shutdown(), drain)
+                await asyncio.wait_for(
+                    lifespan.shutdown(), FORCED_SHUTDOWN_SECONDS if self._hurried else drain
+                )
             except Exception:  # one framework's failure must not keep the others' from running
                 _log.exception("the lifespan shutdown of a web framework failed")
-        await asyncio.to_thread(self.app.engine.shutdown)
+        hooks = loop.run_in_executor(helper, self.app.engine.shutdown)
+        helper.shutdown(wait=False)
+        if self._hurried:
+            done, _ = await asyncio.wait({hooks}, timeout=FORCED_SHUTDOWN_SECONDS)
+            if not done:
+                _log.error(
+                    "the shutdown hooks did not finish within %.0f s: stopping without them",
+                    FORCED_SHUTDOWN_SECONDS,
+                )
+        else:
+            await hooks
         _log.info("extkit host stopped (pid %d)", os.getpid())
-        if stuck and self._exit_if_stuck:
+        if stuck and self._exit_if_stuck and not self._hurried:
             # Python would wait for those threads at exit, forever if they never end. The
             # shutdown hooks have flushed; leave now.
             for handler in logging.getLogger().handlers:
                 handler.flush()
             os._exit(0)
 
+    async def _finished(self, work: asyncio.Future[Any], timeout: float) -> bool:
+        """Wait for ``work`` up to ``timeout`` seconds, or until :meth:`stop_waiting`."""
+        if self._hurried:
+            return work.done()
+        self._wake = asyncio.Event()
+        hurry = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({work, hurry}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hurry.cancel()
+            self._wake = None
+        return work.done()
+
     # --- HTTP -----------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            response = await self._respond(scope, receive)
+            response = await self._answer(scope, receive)
         except Exception:  # a bug here must cost one request, never the server
             _log.exception("the host failed to handle %s %s", scope.get("method"), scope["path"])
             response = _plain(500, "Internal Server Error")
@@ -286,12 +341,25 @@ class Host:
             parent, state = headers.get("traceparent"), headers.get("tracestate")
             trace = None if parent is None and state is None else TraceContext(parent, state)
             context = fn.loaded.new_context(trace_context=trace)
-            if throttle is None:
-                return await self._invoke(fn, request, context)
-            return await self._invoke_in_turn(fn, request, context, throttle)
+            try:
+                if throttle is None:
+                    return await self._invoke(fn, request, context)
+                return await self._invoke_in_turn(fn, request, context, throttle)
+            except asyncio.CancelledError:
+                if not self._hurried:
+                    raise
+                return self._interrupted(fn, context.invocation_id)
         finally:
             if throttle is not None:
                 throttle.leave()
+
+    def _methods_at(self, method: str, scope: Scope) -> tuple[str, ...] | None:
+        """For a CORS preflight: the methods of the function serving ``method`` at the request's
+        path (empty: any method), or ``None`` when none does."""
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+        target = self.router.resolve(method, path).target
+        return None if target is None else target[0].spec.methods or ()
 
     def _invoke(
         self, fn: AppFunction, request: HttpRequest, context: Context
@@ -304,6 +372,23 @@ class Host:
             timeout=self.timeout,
             own_task=self.task_per_request,
         )
+
+    def _interrupted(self, fn: AppFunction, invocation: str) -> HttpResponse:
+        """The answer to a request the host stopped waiting for (a second signal): 503, so the
+        caller knows to retry elsewhere; the function's thread, if it has one, is abandoned."""
+        _log.warning(
+            "invocation %s of %s interrupted: the host stopped before it finished",
+            invocation,
+            fn.name,
+        )
+        response = _plain(
+            503,
+            f"Function '{fn.name}' was interrupted (invocation {invocation}): the host is "
+            "stopping.",
+            {"Connection": "close"},
+        )
+        response.headers[INVOCATION_ID_HEADER] = invocation
+        return response
 
     async def _invoke_in_turn(
         self, fn: AppFunction, request: HttpRequest, context: Context, throttle: RequestThrottle

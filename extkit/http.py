@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Generic, TypeVar
 
+from .redaction import redact
+
 __all__ = ["Headers", "HttpRequest", "HttpResponse", "Out"]
 
 T = TypeVar("T")
@@ -155,7 +157,7 @@ class HttpRequest:
             ) from None
 
     def __repr__(self) -> str:
-        return f"HttpRequest(method={self.method!r}, url={self.url!r})"
+        return f"HttpRequest(method={self.method!r}, url={redact(self.url)!r})"
 
 
 class HttpResponse:

@@ -313,8 +313,8 @@ def load_app(
     changes = ProcessChanges()
     gate_from_environment = EXTENSIONS_GATE in os.environ  # it then overrides local settings
     try:
-        local_port = apply_local_settings(root, changes.set_env, problems, notes)
-        settings = read_host_json(root, local_port, problems, notes)
+        local = apply_local_settings(root, changes.set_env, problems, notes)
+        settings = read_host_json(root, local, problems, notes)
         changes.set_env("AzureWebJobsScriptRoot", str(root))
         changes.make_importable(root)
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apputil import write_app
 
 import extkit
 from extkit import isolated_registry
@@ -343,7 +344,7 @@ def test_host_page_settings_are_what_the_loader_reads(
     from extkit.loader import load_app
 
     blocks = [json.loads(b.code) for b in code_blocks(DOCS / "host.md") if b.language == "json"]
-    function_json, local_settings, host_json = blocks
+    function_json, local_settings, host_json, _cors_settings = blocks
     monkeypatch.delenv("PYTHON_ENABLE_WORKER_EXTENSIONS", raising=False)
     monkeypatch.delenv("EXTKIT_DISABLED_EXTENSIONS", raising=False)
     app_dir = tmp_path / "app"
@@ -377,3 +378,24 @@ def test_host_page_settings_are_what_the_loader_reads(
         finally:
             app.unload()
     assert "PYTHON_ENABLE_WORKER_EXTENSIONS" not in os.environ
+
+
+def test_host_page_cors_example_is_what_the_loader_reads(tmp_path: Path) -> None:
+    """docs/host.md's CORS section: its local.settings.json, as the host reads it."""
+    from extkit.cors import CorsPolicy
+    from extkit.loader import load_app
+
+    blocks = [json.loads(b.code) for b in code_blocks(DOCS / "host.md") if b.language == "json"]
+    cors_settings = blocks[3]
+    assert "CORS" in cors_settings["Host"]
+    function_app = "import extkit\napp = extkit.FunctionApp()\n@app.route()\ndef hi(req): ...\n"
+    files = {"local.settings.json": cors_settings, "function_app.py": function_app}
+    with isolated_registry():
+        app = load_app(write_app(tmp_path, files))
+        try:
+            assert app.settings.cors == CorsPolicy(
+                origins=frozenset({"http://localhost:5173", "https://shop.example.com"}),
+                credentials=True,
+            )
+        finally:
+            app.unload()

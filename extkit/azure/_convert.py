@@ -30,6 +30,7 @@ import azure.functions as func
 from azure.functions.timer import TimerRequest as _AzureTimerRequest
 
 from ..http import Headers, HttpRequest, HttpResponse, Out
+from ..redaction import redact
 from ..schedule import ScheduleStatus, TimerRequest
 
 __all__ = [
@@ -56,7 +57,7 @@ class AzureHttpRequest(func.HttpRequest, HttpRequest):  # type: ignore[override]
     """
 
     def __repr__(self) -> str:
-        return f"AzureHttpRequest(method={self.method!r}, url={self.url!r})"
+        return f"AzureHttpRequest(method={self.method!r}, url={redact(self.url)!r})"
 
 
 def azure_request(request: HttpRequest) -> AzureHttpRequest:

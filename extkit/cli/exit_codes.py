@@ -25,6 +25,9 @@ class ExitCode(IntEnum):
     APP_NOT_LOADED = 3
     #: ``extkit start``: the address and port are taken by another process.
     ADDRESS_IN_USE = 4
+    #: ``extkit start``: a second signal stopped it without waiting (128 + the signal's number).
+    FORCED_BY_SIGINT = 130
+    FORCED_BY_SIGTERM = 143
 
 
 class CommandError(Exception):

@@ -3,15 +3,17 @@
 The app is loaded before serving (a broken app never starts, each problem is printed), then:
 
 - one worker: uvicorn runs in this process, on the app already loaded;
-- ``--workers N`` (or ``FUNCTIONS_WORKER_PROCESS_COUNT``): uvicorn's worker processes on one
-  shared port, each building its own :class:`~extkit.host.Host` through the factory
-  :func:`create_worker_app`; the configuration reaches them in ``EXTKIT_HOST_*`` environment
-  variables. Timers run in one worker only: the one holding the host's timer lock file, or, with
-  ``EXTKIT_TIMER_LOCK_URL``, the one process of all hosts holding the lease in Redis.
+- ``--workers N`` (or ``FUNCTIONS_WORKER_PROCESS_COUNT``): worker processes on one shared port
+  (:mod:`extkit.cli.workers`), each building its own :class:`~extkit.host.Host` through the
+  factory :func:`create_worker_app`; the configuration reaches them in ``EXTKIT_HOST_*``
+  environment variables. Timers run in one worker only: the one holding the host's timer lock
+  file, or, with ``EXTKIT_TIMER_LOCK_URL``, the one process of all hosts holding the lease in
+  Redis.
 
 Bad input is refused before anything starts: flags and their variables, and a port another
-process holds (one line, :attr:`~.exit_codes.ExitCode.ADDRESS_IN_USE`). A SIGTERM/SIGINT that led
-to a graceful shutdown ends the process with status 0.
+process holds (one line, :attr:`~.exit_codes.ExitCode.ADDRESS_IN_USE`). Signals
+(:mod:`extkit.cli.server`): the first SIGTERM/SIGINT drains and the process exits with status 0; a
+second one stops waiting, runs the shutdown hooks and exits with 128 + its number.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import contextlib
 import errno
 import logging
 import os
-import signal
 import socket
 import sys
 import tempfile
@@ -30,7 +31,7 @@ from typing import Any, Final
 
 import uvicorn
 
-from ..connections import ConnectionGuard, HeadersTimeoutProtocol
+from ..connections import HeadersTimeoutProtocol
 from ..host import Host
 from ..keys import Keys
 from ..loader import AppLoadError, LoadedApp, load_app, python_log_level
@@ -38,6 +39,8 @@ from ..logs import configure_logging
 from ..timer_lock import configured_lock
 from . import count
 from .exit_codes import CommandError, ExitCode
+from .server import HostServer, base_url, guarded, serve
+from .workers import run_workers
 
 __all__ = ["DEFAULT_PORT", "THREADS_ENV", "command_start", "create_worker_app"]
 
@@ -53,9 +56,6 @@ _ENV_THREADS: Final = "EXTKIT_HOST_THREADS"
 _ENV_LOG_FORMAT: Final = "EXTKIT_HOST_LOG_FORMAT"
 _ENV_TIMER_LOCK: Final = "EXTKIT_HOST_TIMER_LOCK"
 _ENV_URL: Final = "EXTKIT_HOST_URL"
-# A worker process that cannot load the app exits with uvicorn's startup-failure status, so
-# uvicorn's supervisor stops instead of restarting it.
-_WORKER_STARTUP_FAILURE: Final = 3
 
 _log: Final = logging.getLogger("extkit.host")
 
@@ -98,11 +98,6 @@ def _apply_log_levels(app: LoadedApp) -> None:
             logging.getLogger() if category.lower() == "default" else logging.getLogger(category)
         )
         target.setLevel(python_log_level(level))
-
-
-def _base_url(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
 
 
 def _report(app: LoadedApp, keys: Keys, base: str) -> None:
@@ -186,7 +181,7 @@ def _load(app_dir: str) -> LoadedApp:
 def _listen(host: str, port: int) -> socket.socket:
     """The server's socket, bound before anything starts: a port another process holds is one
     clear line, not a traceback among uvicorn's startup lines."""
-    where = _base_url(host, port).removeprefix("http://")
+    where = base_url(host, port).removeprefix("http://")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
@@ -219,7 +214,7 @@ def command_start(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as exc:
         raise CommandError(str(exc)) from None
     port = args.port if args.port is not None else (app.settings.local_http_port or DEFAULT_PORT)
-    base = _base_url(args.host, port)
+    base = base_url(args.host, port)
     sock = _listen(args.host, port)
     _report(app, keys, base)
     common: dict[str, Any] = {
@@ -239,10 +234,9 @@ def command_start(args: argparse.Namespace) -> int:
             exit_if_stuck=True,
             task_per_request=True,
         )
-        guarded = ConnectionGuard(host, headers_timeout=app.settings.request_headers_timeout)
-        return _serve_until_signalled(_Server(uvicorn.Config(guarded, **common)), sock)
-    # Several workers: each process loads the app itself from the same folder and settings, and
-    # uvicorn binds the port again for them (its supervisor takes no socket in every version).
+        return serve(HostServer(uvicorn.Config(guarded(host), **common), host), sock)
+    # Several workers: each process loads the app itself from the same folder and settings; the
+    # supervisor binds the port again for them, now that it is known to be free.
     sock.close()
     fd, lock_path = tempfile.mkstemp(prefix="extkit-timers-", suffix=".lock")
     os.close(fd)
@@ -258,54 +252,24 @@ def command_start(args: argparse.Namespace) -> int:
         os.environ[_ENV_THREADS] = str(threads)
     _log.info("starting %d worker processes", workers)
     try:
-        uvicorn.run("extkit.cli.start:create_worker_app", factory=True, workers=workers, **common)
+        return run_workers(create_worker_app, common, workers)
     finally:
         with contextlib.suppress(OSError):
             os.remove(lock_path)
-    return ExitCode.OK
 
 
-def _serve_until_signalled(server: uvicorn.Server, sock: socket.socket) -> int:
-    """Run uvicorn here; a SIGTERM/SIGINT that triggered a graceful shutdown is a clean exit.
-
-    uvicorn re-raises the signal once it has shut down; the handlers set here take it, so the
-    process ends with status 0 after a graceful stop instead of dying of the signal.
-    """
-    received: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: received.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        server.run(sockets=[sock])
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return ExitCode.OK if server.started or received else ExitCode.FAILED
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, saying ``extkit host listening on ...`` once it accepts requests."""
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            port = self.servers[0].sockets[0].getsockname()[1]
-            _log.info("extkit host listening on %s", _base_url(self.config.host, port))
-
-
-def create_worker_app() -> ConnectionGuard:
-    """The uvicorn factory for ``--workers N``: load the app in this worker process."""
+def create_worker_app() -> Host:
+    """The host of a ``--workers N`` worker: load the app in this worker process."""
     _configure_logging(os.environ.get(_ENV_LOG_FORMAT, "console"))
     app_dir = os.environ.get(_ENV_APP_DIR, ".")
     try:
         app = load_app(app_dir)
     except AppLoadError as exc:  # changed on disk since the parent checked it
         print(f"extkit worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(_WORKER_STARTUP_FAILURE) from None
+        raise SystemExit(ExitCode.APP_NOT_LOADED) from None
     _apply_log_levels(app)
     raw_threads = os.environ.get(_ENV_THREADS)
-    host = Host(
+    return Host(
         app,
         threads=int(raw_threads) if raw_threads else None,
         timer_lock=configured_lock(app.root.name, os.environ.get(_ENV_TIMER_LOCK), os.environ),
@@ -313,4 +277,3 @@ def create_worker_app() -> ConnectionGuard:
         exit_if_stuck=True,
         task_per_request=True,  # uvicorn serves each worker process too
     )
-    return ConnectionGuard(host, headers_timeout=app.settings.request_headers_timeout)

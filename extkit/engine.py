@@ -622,6 +622,11 @@ class LoadedFunction:
             self._cached = (version, plan)
         return plan
 
+    @property
+    def engine(self) -> Engine:
+        """The engine that loaded this function (its registry and gate apply)."""
+        return self._engine
+
     def new_context(self, **kwargs: Any) -> Context:
         """A fresh ``Context`` for one invocation of this function."""
         info = self.info

@@ -135,6 +135,11 @@ class Host:
         ]
         # Each route's target carries its auth level, worked out once.
         self.router: Router[tuple[AppFunction, str]] = Router(app.settings.route_prefix)
+        # The answer to ``GET /`` when no function serves it: where the functions are.
+        routes = [fn.loaded.info.route for fn in app.functions if fn.loaded.info.route]
+        self._not_found = "Not Found: this extkit host serves its functions at " + (
+            ", ".join(sorted(str(route) for route in routes)[:10]) or "no HTTP route"
+        )
         for fn in app.functions:
             if fn.spec.trigger == "http":
                 level = str(fn.spec.auth_level or "anonymous")
@@ -311,7 +316,7 @@ class Host:
             return _plain(405, "Method Not Allowed", {"Allow": ", ".join(found.allowed)})
         target = found.target
         if target is None:
-            return _plain(404, "Not Found")
+            return _plain(404, self._not_found if path == "/" else "Not Found")
         fn, level = target
         headers = _headers(scope)
         query = scope.get("query_string", b"").decode("latin-1")

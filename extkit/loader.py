@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._app_files import shown
-from ._settings import EXTENSIONS_GATE, parse_truthy
+from ._settings import EXTENSIONS_GATE, gate_hint, parse_truthy
 from ._spelling import did_you_mean
 from .app import FunctionApp, FunctionAppError, FunctionSpec
 from .discovery import (
@@ -132,7 +132,19 @@ class LoadedApp:
 # --- the decorator model ------------------------------------------------------------------------
 
 
-def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[FunctionSpec]:
+def _no_functions(script: Path, problems: list[str]) -> None:
+    problems.append(
+        f"{shown(script)}: its FunctionApp declares no functions: decorate one with "
+        '@app.route(route="hello") (HTTP) or @app.schedule(schedule="0 */5 * * * *", '
+        'arg_name="timer") (timer), or add a Blueprint\'s with app.register_functions(bp)'
+    )
+
+
+def _decorator_functions(
+    root: Path, script: Path, problems: list[str], empty: list[Path]
+) -> list[FunctionSpec]:
+    """The functions of the ``FunctionApp`` in ``script``; ``empty`` gets ``script`` when that
+    app declares none (a problem only when the app has no other functions)."""
     module = import_app_module(script.stem, script, problems)
     if module is None:
         return []
@@ -141,6 +153,8 @@ def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[
         from .azure._app import function_app_specs
 
         found = function_app_specs(module, script, problems, bindings_to_fields)
+        if found == []:
+            empty.append(script)
         if found is not None:
             return found
     if len(apps) != 1:
@@ -154,6 +168,8 @@ def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[
     except FunctionAppError as exc:
         problems.append(f"{shown(script)}: {exc}")
         return []
+    if not specs:
+        empty.append(script)
     canonical = {binding.lower() for binding in SUPPORTED_BINDINGS}
     checked = []
     for spec in specs:
@@ -295,6 +311,7 @@ def load_app(
     problems: list[str] = []
     notes: list[str] = []
     changes = ProcessChanges()
+    gate_from_environment = EXTENSIONS_GATE in os.environ  # it then overrides local settings
     try:
         local = apply_local_settings(root, changes.set_env, problems, notes)
         settings = read_host_json(root, local, problems, notes)
@@ -313,8 +330,9 @@ def load_app(
                 extensions = []
             specs = folder_functions(root, problems)
             script = root / os.environ.get(SCRIPT_FILE_ENV, DEFAULT_SCRIPT_FILE)
+            empty_apps: list[Path] = []
             if script.is_file():
-                specs.extend(_decorator_functions(root, script, problems))
+                specs.extend(_decorator_functions(root, script, problems, empty_apps))
             if "azure.functions" in sys.modules:  # code written for Azure Functions
                 from .azure._app import adapt_app
 
@@ -328,7 +346,9 @@ def load_app(
             if spec.trigger == "timer":
                 _check_schedule(spec, problems, schedules)
         _check_unique(specs, problems, routes)
-        if not specs and not problems:
+        if not specs and not problems and empty_apps:
+            _no_functions(empty_apps[0], problems)
+        elif not specs and not problems:
             looked = ", ".join(
                 sorted(entry.name for entry in entries if not entry.name.startswith("."))
             )
@@ -339,7 +359,7 @@ def load_app(
             )
         if problems:
             raise AppLoadError(problems, given)
-        engine = _engine(registry, enabled, notes)
+        engine = _engine(registry, enabled, notes, gate_from_environment)
         notes += disabled_names_unmatched(
             disabled,
             [entry.name for entry in engine.registry.entries(include_superseded=True)],
@@ -398,7 +418,9 @@ def _select(
     return kept
 
 
-def _engine(registry: Registry | None, enabled: bool | None, notes: list[str]) -> Engine:
+def _engine(
+    registry: Registry | None, enabled: bool | None, notes: list[str], gate_from_environment: bool
+) -> Engine:
     """Build the engine, turning gate warnings into startup notes (the host logs them)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -407,9 +429,16 @@ def _engine(registry: Registry | None, enabled: bool | None, notes: list[str]) -
     if not engine.enabled:
         names = sorted({entry.name for entry in engine.registry.entries()})
         if names:
+            hint = (
+                f"the code that loads the app switched them off (enabled=False beats "
+                f"{EXTENSIONS_GATE})"
+                if enabled is False
+                else gate_hint(
+                    os.environ.get(EXTENSIONS_GATE), from_environment=gate_from_environment
+                )
+            )
             notes.append(
                 f"extensions {', '.join(names)} are registered but their hooks will not run: "
-                f"set {EXTENSIONS_GATE}=1 (in the environment or local.settings.json) to enable "
-                "them"
+                + hint
             )
     return engine

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from apputil import write_app
-from hostutil import HostProcess, run_host_to_exit, running_host
+from hostutil import HostProcess, host_environment, run_host_to_exit, running_host
 
 from extkit.cli.exit_codes import ExitCode
 
@@ -254,3 +257,67 @@ def test_the_exit_code_table_in_the_docs_lists_every_code() -> None:
     section = text.split("## Exit status", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| (\d+) \| `(\w+)` \|", section, flags=re.MULTILINE)
     assert rows == [(str(code.value), code.name) for code in ExitCode]
+
+
+# --- the server stack ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        ((), "uvloop loop, httptools parser"),  # the default install has both
+        (("--loop", "asyncio", "--http", "h11"), "asyncio loop, h11 parser"),
+        (("--loop", "uvloop", "--http", "h11"), "uvloop loop, h11 parser"),
+        (("--loop", "asyncio", "--http", "httptools"), "asyncio loop, httptools parser"),
+    ],
+)
+def test_the_startup_says_which_loop_and_parser_it_serves_on(
+    plain_app: Path, flags: tuple[str, ...], said: str
+) -> None:
+    pytest.importorskip("uvloop")
+    pytest.importorskip("httptools")
+    with running_host(plain_app, *flags) as host:
+        assert host.get("/api/hello").text == "hello"
+        assert f"serving on uvicorn {uvicorn.__version__}, {said}" in host.output()
+
+
+#: Runs ``extkit start`` in a Python that cannot find the module ``sys.argv[1]``, as where it
+#: is not installed; the other arguments go to ``extkit``.
+WITHOUT_MODULE = """\
+import sys
+from importlib.abc import MetaPathFinder
+
+hidden = sys.argv.pop(1)
+
+
+class Hide(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == hidden or name.startswith(hidden + "."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, Hide())
+from extkit.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(("flag", "package"), [("--loop", "uvloop"), ("--http", "httptools")])
+def test_a_stack_whose_package_is_missing_is_refused(
+    plain_app: Path, flag: str, package: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_MODULE, package, "start", str(plain_app), flag, package],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=host_environment(),
+        check=False,
+    )
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert (
+        f"extkit start: {flag} {package}: the {package} package is not installed "
+        f'(pip install {package}, or pip install "uvicorn[standard]")'
+    ) in result.stderr

@@ -54,7 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     start = sub.add_parser("start", help="serve a function app over HTTP (and run its timers)")
-    start.add_argument("app_dir", nargs="?", default=".", metavar="APP_DIR")
+    start.add_argument(
+        "app_dir",
+        nargs="?",
+        default=".",
+        metavar="APP_DIR",
+        help="the function app's folder, the one with host.json (default: the current folder)",
+    )
     start.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     start.add_argument(
         "--port",
@@ -74,35 +80,107 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="threads for sync functions (default: PYTHON_THREADPOOL_THREAD_COUNT or Python's)",
     )
-    start.add_argument("--log-format", choices=("json", "console"), default="console")
+    start.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        default="console",
+        help="log lines as JSON objects or as readable text (default console)",
+    )
+    start.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop (default auto: uvloop where it is installed, else asyncio)",
+    )
+    start.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="HTTP/1.1 parser (default auto: httptools where it is installed, else h11)",
+    )
 
     invoke = sub.add_parser("invoke", help="run one invocation through the full engine, no server")
-    invoke.add_argument("app_dir", metavar="APP_DIR")
-    invoke.add_argument("function", metavar="FUNCTION")
+    invoke.add_argument("app_dir", metavar="APP_DIR", help="the function app's folder")
+    invoke.add_argument(
+        "function", metavar="FUNCTION", help="the name of the function to invoke (any case)"
+    )
     body = invoke.add_mutually_exclusive_group()
-    body.add_argument("--data", help="request body as text")
-    body.add_argument("--json", dest="json_body", metavar="JSON", help="request body as JSON")
-    invoke.add_argument("--method", default=None, help="HTTP method (GET; POST with a body)")
+    body.add_argument(
+        "--data",
+        metavar="TEXT",
+        help="request body as text; makes the method POST (default: no body)",
+    )
+    body.add_argument(
+        "--json",
+        dest="json_body",
+        metavar="JSON",
+        help="request body as JSON, sent as application/json; makes the method POST "
+        "(default: no body)",
+    )
+    invoke.add_argument(
+        "--method",
+        default=None,
+        help="HTTP method (default: GET, or POST with --data or --json)",
+    )
     invoke.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="query parameter (repeatable)",
+        help="a query parameter, or a route parameter where the route has one of that name; "
+        "repeatable (default: none)",
     )
-    invoke.add_argument("--log-format", choices=("json", "console"), default="console")
+    invoke.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        default="console",
+        help="logs on standard error as readable lines or as JSON objects (default: console)",
+    )
 
     extensions = sub.add_parser("extensions", help="list installed and registered extensions")
-    extensions.add_argument("app_dir", nargs="?", default=None, metavar="APP_DIR")
-    extensions.add_argument("--json", action="store_true", help="machine-readable output")
+    extensions.add_argument(
+        "app_dir",
+        nargs="?",
+        default=None,
+        metavar="APP_DIR",
+        help="a function app's folder: also list what it registers once its code is imported, "
+        "without running hooks (default: only the installed extensions)",
+    )
+    extensions.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (installed, app, disabled) for scripts (default: tables)",
+    )
 
     new_app = sub.add_parser("new-app", help="write a runnable function app")
-    new_app.add_argument("path", nargs="?", default=".", metavar="PATH")
+    new_app.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        metavar="PATH",
+        help="the folder to write the app into, empty or new (default: the current folder)",
+    )
 
     new_ext = sub.add_parser("new-extension", help="write a complete extension package")
-    new_ext.add_argument("name", metavar="NAME")
-    new_ext.add_argument("--scope", choices=("app", "function"), default="app")
-    new_ext.add_argument("--dir", default=".", metavar="PATH", help="where to create it")
+    new_ext.add_argument(
+        "name",
+        metavar="NAME",
+        help="the extension's name, e.g. stopwatch: it writes the package extkit-stopwatch with "
+        "the class StopwatchExtension",
+    )
+    new_ext.add_argument(
+        "--scope",
+        choices=("app", "function"),
+        default="app",
+        help="app: runs around every function; function: runs for the functions an instance "
+        "is bound to (default: app)",
+    )
+    new_ext.add_argument(
+        "--dir",
+        default=".",
+        metavar="PATH",
+        help="the folder to create extkit-NAME in (default: the current folder)",
+    )
     return parser
 
 

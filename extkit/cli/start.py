@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import importlib
 import logging
 import os
 import socket
@@ -30,7 +31,7 @@ from typing import Any, Final
 
 import uvicorn
 
-from ..connections import HeadersTimeoutProtocol
+from ..connections import protocol_for
 from ..host import Host
 from ..startup import (
     THREADS_ENV,
@@ -82,12 +83,44 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: ``--loop`` / ``--http`` choices that need a package, and the package.
+_STACK_PACKAGES: Final = {"uvloop": "uvloop", "httptools": "httptools"}
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` imports here (uvicorn imports it to serve on it)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _stack(loop: str, http: str) -> tuple[str, str]:
+    """The event loop and HTTP parser to serve on, resolved as uvicorn resolves ``auto``; a
+    choice whose package is missing is refused. Logged once, so the operator knows."""
+    for flag, choice in (("--loop", loop), ("--http", http)):
+        package = _STACK_PACKAGES.get(choice)
+        if package is not None and not _installed(package):
+            raise CommandError(
+                f"{flag} {choice}: the {package} package is not installed "
+                f'(pip install {package}, or pip install "uvicorn[standard]")'
+            )
+    if loop == "auto":
+        loop = "uvloop" if _installed("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if _installed("httptools") else "h11"
+    _log.info("serving on uvicorn %s, %s loop, %s parser", uvicorn.__version__, loop, http)
+    return loop, http
+
+
 def command_start(args: argparse.Namespace) -> int:
     """``extkit start [APP_DIR]``: load the app, report it, serve it until SIGTERM/SIGINT."""
     workers = count_setting(args.workers, WORKERS_ENV) or 1
     threads = count_setting(args.threads, THREADS_ENV)
     configure_host_logging(args.log_format)
     setup = prepare_host(args.app_dir)
+    loop, http = _stack(args.loop, args.http)
     settings = setup.app.settings
     port = args.port if args.port is not None else (settings.local_http_port or DEFAULT_PORT)
     base = base_url(args.host, port)
@@ -99,7 +132,9 @@ def command_start(args: argparse.Namespace) -> int:
         "log_config": None,  # uvicorn's records go through extkit's handler
         "access_log": False,
         "lifespan": "on",  # uvicorn's defaults otherwise: uvloop and httptools when installed
-        "http": HeadersTimeoutProtocol,  # uvicorn's own, closing connections slow with headers
+        "loop": loop,
+        # uvicorn's own protocol, closing connections slow with their headers
+        "http": protocol_for(http),
     }
     if workers == 1:
         host = setup.host(threads=threads)

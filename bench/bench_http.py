@@ -3,9 +3,10 @@
 Run from the repository root: ``python bench/bench_http.py [--duration 5] [--rounds 8]``.
 Needs ``wrk`` (``apt-get install wrk``); without it the benchmark says so and exits.
 
-Five servers answer a hello world, each started once, with one worker. Starlette runs on asyncio
-and h11, as in the reference figures; ``extkit start`` uses uvicorn's defaults, which are the
-same unless uvloop or httptools is installed (the report says when one is):
+Five servers answer a hello world, each started once, with one worker, on each of two uvicorn
+stacks: asyncio + h11 (as in the reference figures) and uvloop + httptools (what a default install
+of extkit serves on, and Starlette with ``uvicorn[standard]``); ``--stack`` measures one of them.
+Ratios compare servers on the same stack:
 
 - ``starlette``: a bare Starlette app (``PlainTextResponse``), no access log;
 - ``starlette + timing middleware``: the same app behind a hand-written pure-ASGI middleware that
@@ -22,7 +23,10 @@ same unless uvloop or httptools is installed (the report says when one is):
 which filters that line out: the difference is what the line costs. ``--azure`` adds both again
 written against ``azure.functions`` (``func.FunctionApp``, ``func.HttpRequest``,
 ``func.HttpResponse``; needs ``pip install "extkit[azure]"``), with the same timer: the difference
-is what converting to and from the library's types costs (target: within 10 %). Each round runs
+is what converting to and from the library's types costs (target: within 10 %). ``--frameworks``
+adds a FastAPI hello on bare uvicorn and the same FastAPI app served by ``extkit start`` as an
+``AsgiFunctionApp`` (through ``AsgiMiddleware``, one invocation per request; target: 0.7x). Each
+round runs
 ``wrk -t2 -c64 -d<duration>s`` against every server, in a rotated order, so drift on a shared
 machine hits them all alike; the table reports medians over rounds, and the ratio to Starlette is
 the median of the per-round ratios. Where the machine allows, each server is pinned to one CPU and
@@ -70,7 +74,30 @@ TARGETS = {
     "extkit sync": ("starlette", 0.5),
     "extkit async, azure.functions types": ("extkit async", 0.9),
     "extkit sync, azure.functions types": ("extkit sync", 0.9),
+    "extkit AsgiFunctionApp(FastAPI)": ("fastapi", 0.7),
 }
+#: The uvicorn stacks: name -> (--loop, --http).
+STACKS = {"asyncio+h11": ("asyncio", "h11"), "uvloop+httptools": ("uvloop", "httptools")}
+
+FASTAPI_APP = """
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+app = FastAPI()
+
+
+@app.get("/api/hello", response_class=PlainTextResponse)
+async def hello():
+    return "Hello, world"
+"""
+
+#: The same FastAPI app as the whole extkit app (its routing, behind one catch-all function).
+EXTKIT_FASTAPI_APP = """
+import extkit
+from fastapi_app import app as fastapi_app
+
+app = extkit.AsgiFunctionApp(app=fastapi_app, http_auth_level="anonymous")
+"""
 
 STARLETTE_APP = """
 from starlette.applications import Starlette
@@ -183,6 +210,7 @@ class Server:
     command: list[str]
     env: dict[str, str]
     port: int
+    stack: str = "asyncio+h11"
     runs: list[dict[str, float]] = field(default_factory=list)
     pid: int | None = None
 
@@ -334,8 +362,28 @@ QUIET_TIMER_HOST_JSON = (
 )
 
 
-def servers(workdir: Path, timer_at_warning: bool = False, azure: bool = False) -> list[Server]:
+def servers(
+    workdir: Path,
+    timer_at_warning: bool = False,
+    azure: bool = False,
+    stacks: tuple[str, ...] = ("asyncio+h11",),
+    frameworks: bool = False,
+) -> list[Server]:
+    """Every server of the run, on each stack, in the report's order."""
+    found = []
+    for stack in stacks:
+        folder = workdir / stack.replace("+", "_")
+        found += _servers(folder, timer_at_warning, azure, stack, frameworks)
+    return found
+
+
+def _servers(
+    workdir: Path, timer_at_warning: bool, azure: bool, stack: str, frameworks: bool
+) -> list[Server]:
+    loop, http = STACKS[stack]
+    workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "starlette_app.py").write_text(STARLETTE_APP, encoding="utf-8")
+    (workdir / "fastapi_app.py").write_text(FASTAPI_APP, encoding="utf-8")
     (workdir / "starlette_timed_app.py").write_text(STARLETTE_TIMED_APP, encoding="utf-8")
     plain = '{"version": "2.0"}'
     apps = [("async", "async ", plain, EXTKIT_APP), ("sync", "", plain, EXTKIT_APP)]
@@ -346,6 +394,8 @@ def servers(workdir: Path, timer_at_warning: bool = False, azure: bool = False) 
         ]
     if azure:
         apps += [("azure_async", "async ", plain, AZURE_APP), ("azure_sync", "", plain, AZURE_APP)]
+    if frameworks:
+        apps += [("fastapi", "", plain, EXTKIT_FASTAPI_APP)]
     for kind, prefix, host_json, source in apps:
         app = workdir / f"extkit_{kind}"
         app.mkdir()
@@ -362,7 +412,10 @@ def servers(workdir: Path, timer_at_warning: bool = False, azure: bool = False) 
         "EXTKIT_DISABLED_EXTENSIONS": "tracing",  # the timer extension alone, as documented
     }
     found = []
-    for name, module in (("starlette", "starlette_app"), (HAND, "starlette_timed_app")):
+    bare = [("starlette", "starlette_app"), (HAND, "starlette_timed_app")]
+    if frameworks:
+        bare.append(("fastapi", "fastapi_app"))
+    for name, module in bare:
         port = free_port()
         found.append(
             Server(
@@ -377,15 +430,16 @@ def servers(workdir: Path, timer_at_warning: bool = False, azure: bool = False) 
                     "--port",
                     str(port),
                     "--loop",
-                    "asyncio",
+                    loop,
                     "--http",
-                    "h11",
+                    http,
                     "--no-access-log",
                     "--log-level",
                     "warning",
                 ],
                 env,
                 port,
+                stack,
             )
         )
     variants = [
@@ -404,6 +458,9 @@ def servers(workdir: Path, timer_at_warning: bool = False, azure: bool = False) 
             ("extkit async, azure.functions types", "azure_async", extkit_env),
             ("extkit sync, azure.functions types", "azure_sync", extkit_env),
         ]
+    if frameworks:
+        fastapi_env = {**extkit_env, "PYTHONPATH": str(workdir)}  # the app imports fastapi_app
+        variants += [("extkit AsgiFunctionApp(FastAPI)", "fastapi", fastapi_env)]
     for name, kind, variant_env in variants:
         port = free_port()
         found.append(
@@ -419,32 +476,38 @@ def servers(workdir: Path, timer_at_warning: bool = False, azure: bool = False) 
                     str(port),
                     "--log-format",
                     "json",
+                    "--loop",
+                    loop,
+                    "--http",
+                    http,
                 ],
                 variant_env,
                 port,
+                stack,
             )
         )
     return found
 
 
 def report(measured: list[Server], args: argparse.Namespace, cpu_note: str) -> str:
-    base = measured[0]
     with_cpu = all("cpu_us" in run for server in measured for run in server.runs)
     lines = [
         f"`wrk -t{args.threads} -c{args.connections} -d{args.duration}s`, {args.rounds} "
-        f"interleaved rounds, medians; {cpu_note}; Python {sys.version.split()[0]}.",
+        f"interleaved rounds, medians; {cpu_note}; Python {sys.version.split()[0]}. Ratios are "
+        "to the server named on the same stack.",
         "",
-        "| server | req/s | ratio | ratio to hand | target | p50 / p99 ms | errors"
+        "| server | stack | req/s | ratio | ratio to hand | target | p50 / p99 ms | errors"
         + (" | server CPU µs/request | CPU ratio |" if with_cpu else " |"),
-        "|---|---:|---:|---:|---|---|---:|" + ("---:|---:|" if with_cpu else ""),
+        "|---|---|---:|---:|---:|---|---|---:|" + ("---:|---:|" if with_cpu else ""),
     ]
-    by_name = {server.name: server for server in measured}
+    by_name = {(server.name, server.stack): server for server in measured}
 
     def ratio_to(server: Server, other: str) -> float:
-        pairs = zip(server.runs, by_name[other].runs, strict=True)
+        pairs = zip(server.runs, by_name[other, server.stack].runs, strict=True)
         return statistics.median(run["rps"] / ref["rps"] for run, ref in pairs)
 
     for server in measured:
+        base = by_name["starlette", server.stack]
         pairs = list(zip(server.runs, base.runs, strict=True))
         rps = statistics.median(run["rps"] for run in server.runs)
         ratio = ratio_to(server, base.name)
@@ -458,7 +521,8 @@ def report(measured: list[Server], args: argparse.Namespace, cpu_note: str) -> s
             met = "met" if ratio_to(server, other) >= least else "MISSED"
             verdict = f">= {least:.1f}x {other}: {met}"
         line = (
-            f"| {server.name} | {rps:,.0f} | {ratio:.2f}x | {to_hand:.2f}x | {verdict} "
+            f"| {server.name} | {server.stack} | {rps:,.0f} | {ratio:.2f}x | {to_hand:.2f}x "
+            f"| {verdict} "
             f"| {p50:.1f} / {p99:.1f} | {errors:.0f} |"
         )
         if with_cpu:
@@ -500,7 +564,7 @@ def in_process(rounds: int, requests: int = 1500, azure: bool = False) -> str:
     configure_logging("json", stream=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
     with tempfile.TemporaryDirectory(prefix="extkit-bench-http-") as tmp:
         workdir = Path(tmp)
-        servers(workdir, azure=azure)  # writes the apps
+        _servers(workdir, False, azure, "asyncio+h11", False)  # writes the apps
         sys.path.insert(0, str(workdir))
         import starlette_app  # type: ignore[import-not-found]
 
@@ -595,6 +659,18 @@ def main(argv: list[str] | None = None) -> int:
         "same timer): what the conversion to and from the library's types costs",
     )
     parser.add_argument(
+        "--stack",
+        choices=("both", *STACKS),
+        default="both",
+        help="the uvicorn stack(s) every server runs on (default both, where uvloop and httptools "
+        "are installed)",
+    )
+    parser.add_argument(
+        "--frameworks",
+        action="store_true",
+        help="also measure FastAPI on bare uvicorn and the same app as an extkit AsgiFunctionApp",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="measure the ASGI apps alone, without a server or wrk (where the time goes)",
@@ -607,22 +683,23 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_http: wrk is not installed (apt-get install wrk); skipped.", file=sys.stderr)
         return 0
     server_cpu, wrk_cpu = cpus()
-    faster = [name for name in ("uvloop", "httptools") if importlib.util.find_spec(name)]
-    if faster:
-        print(
-            f"bench_http: {' and '.join(faster)} installed: the extkit servers use them, the "
-            "Starlette one does not; the comparison is not like for like",
-            file=sys.stderr,
-        )
+    fast = all(importlib.util.find_spec(name) for name in ("uvloop", "httptools"))
+    if args.stack == "both":
+        stacks: tuple[str, ...] = tuple(STACKS) if fast else ("asyncio+h11",)
+        if not fast:
+            print("bench_http: uvloop or httptools missing: asyncio+h11 only", file=sys.stderr)
+    else:
+        stacks = (args.stack,)
+    if args.frameworks and importlib.util.find_spec("fastapi") is None:
+        print("bench_http: --frameworks needs fastapi (pip install fastapi)", file=sys.stderr)
+        return 2
     cpu_note = (
         f"servers pinned to CPU {server_cpu}, wrk to CPU {wrk_cpu}"
         if server_cpu is not None
         else "no CPU pinning (fewer than two CPUs, or not supported here)"
     )
-    if faster:
-        cpu_note += f"; extkit on {' and '.join(faster)}, Starlette on asyncio and h11"
     with tempfile.TemporaryDirectory(prefix="extkit-bench-http-") as tmp, ExitStack() as stack:
-        found = servers(Path(tmp), args.timer_at_warning, args.azure)
+        found = servers(Path(tmp), args.timer_at_warning, args.azure, stacks, args.frameworks)
         measured = [stack.enter_context(started(s, server_cpu)) for s in found]
         run_rounds(measured, args, wrk_cpu)
     print(report(measured, args, cpu_note))

@@ -19,6 +19,7 @@ Typical use::
 - The process is always stopped when the ``with`` block ends (SIGTERM, then SIGKILL after a
   deadline); :meth:`HostProcess.stop` stops it earlier and returns its exit code.
 - :func:`run_host_to_exit` runs a host that is expected to exit by itself (a bad app).
+- :func:`app_copy` copies a fixture app with a ``host.json`` of the test's own.
 - The environment is this process's, minus variables that change the host's behaviour
   (``EXTKIT_*``, ``OTEL_*``, the extensions gate, worker and thread counts), with
   ``OTEL_TRACES_EXPORTER=none`` and ``OTEL_METRICS_EXPORTER=none`` by default; pass ``env=`` to
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -46,6 +48,7 @@ import httpx
 __all__ = [
     "HostProcess",
     "HostStartError",
+    "app_copy",
     "free_port",
     "host_environment",
     "run_host_to_exit",
@@ -67,6 +70,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def app_copy(source: Path, tmp: Path, **host_json: Any) -> Path:
+    """A copy of the app folder ``source`` in ``tmp``, with ``host_json`` (and version 2.0) as
+    its whole host.json."""
+    target = tmp / "app"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    settings = {"version": "2.0", **host_json}
+    (target / "host.json").write_text(json.dumps(settings), encoding="utf-8")
+    return target
 
 
 def wait_until(

@@ -40,6 +40,7 @@ from .importing import APP_PACKAGE, ProcessChanges, import_app_module, import_tr
 from .registry import Registry, isolated_registry
 from .routing import RouteError, RouteTemplate
 from .settings_files import HostSettings, apply_local_settings, python_log_level, read_host_json
+from .streaming import sending_streams
 
 __all__ = [
     "APP_PACKAGE",
@@ -188,6 +189,24 @@ def _check_signature(spec: FunctionSpec, problems: list[str]) -> None:
         )
 
 
+def _check_stream_request(spec: FunctionSpec, problems: list[str]) -> None:
+    """A function that reads its body as a stream must be able to: ``req.stream()`` is async."""
+    if not spec.stream_request:
+        return
+    if not inspect.iscoroutinefunction(inspect.unwrap(spec.func)):
+        problems.append(
+            f"{_where(spec)}: function {spec.name!r} reads its request body as a stream "
+            "(stream_request), so it must be an async def function: req.stream() is an async "
+            "iterator"
+        )
+    elif spec.convert_trigger is not None:
+        problems.append(
+            f"{_where(spec)}: function {spec.name!r} reads its request body as a stream "
+            "(streamRequest) but is written against azure.functions, whose HttpRequest cannot "
+            "stream; take an extkit.HttpRequest instead"
+        )
+
+
 def _check_schedule(spec: FunctionSpec, problems: list[str]) -> None:
     """A timer's schedule must parse now, not fail when the host starts its scheduler."""
     from .schedule import ScheduleError, parse_schedule
@@ -296,6 +315,7 @@ def load_app(
         specs = _select(specs, settings, root, problems, notes)
         for spec in specs:
             _check_signature(spec, problems)
+            _check_stream_request(spec, problems)
             if spec.trigger == "timer":
                 _check_schedule(spec, problems)
         _check_unique(specs, problems)
@@ -315,7 +335,10 @@ def load_app(
             AppFunction(
                 spec,
                 engine.load(
-                    spec.func,
+                    # Sends a StreamingResponse before returning: post hooks run after the stream.
+                    sending_streams(spec.func, spec.http_output)
+                    if spec.trigger == "http"
+                    else spec.func,
                     name=spec.name,
                     directory=spec.directory,
                     source_file=spec.source_file,

@@ -296,11 +296,13 @@ class ResponseStream:
                 await self._sent({"type": "http.response.body", "body": tail, "more_body": False})
         elif self._state == _SENDING:  # the time ran out while a pool thread sends it
             self._state = _BROKEN
+            self._gone.set()  # stops an async content waiting for its next chunk, too
 
     async def _begin(self, response: StreamingResponse) -> bool:
         """Send the head; whether the content is to be sent after it."""
         self.response = response
         start, whole = self._sending.start(self._scope, response)
+        self._gone = asyncio.Event()
         self._state = _SENDING
         await self._sent(start)
         if whole is not None:
@@ -308,7 +310,6 @@ class ResponseStream:
             await _close(response.content)
             await self._sent({"type": "http.response.body", "body": whole})
             return False
-        self._gone = asyncio.Event()
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
         return True
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,11 +41,11 @@ def host() -> Iterator[HostProcess]:
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
-    """A small body limit and a two-second function timeout."""
+    """A small body limit and a one-second function timeout."""
     app = app_copy(
         APP,
         tmp_path_factory.mktemp("limited"),
-        functionTimeout="00:00:02",
+        functionTimeout="00:00:01",
         extkit={"maxRequestBodyBytes": LIMIT},
     )
     with running_host(app, "--log-format", "json") as running:
@@ -198,6 +200,29 @@ def test_status_headers_and_media_type_are_sent_and_text_is_encoded(host: HostPr
         stream.close()
 
 
+def test_a_stream_set_on_an_out_binding_is_sent_as_it_is_made(host: HostProcess) -> None:
+    stream = Exchange.get(host, "/api/out")
+    try:
+        assert stream.rest() == [b"set ", b"on out"]
+    finally:
+        stream.close()
+
+
+def test_a_stream_an_extension_answers_with_is_sent_too(host: HostProcess) -> None:
+    stream = Exchange.get(host, "/api/short")
+    try:
+        assert stream.headers["transfer-encoding"] == "chunked"
+        assert stream.rest() == [b"from ", b"the hook"]
+    finally:
+        stream.close()
+
+
+def test_a_head_request_gets_the_head_without_the_content(host: HostProcess) -> None:
+    response = host.request("HEAD", "/api/shaped")
+    assert (response.status_code, response.headers["x-stream"]) == (201, "yes")
+    assert response.content == b""
+
+
 def test_post_hooks_run_after_the_last_chunk_and_the_timer_times_the_whole_stream(
     host: HostProcess,
 ) -> None:
@@ -274,16 +299,17 @@ def test_a_generator_that_raises_fails_the_invocation_and_cuts_the_response_shor
 
 
 @pytest.mark.parametrize("function", ["sync", "async"])
+@pytest.mark.parametrize("content", ["sync", "async"])
 def test_the_function_timeout_counts_the_stream_and_cuts_it_short(
-    limited: HostProcess, function: str
+    limited: HostProcess, function: str, content: str
 ) -> None:
     gate = key()
-    stream = Exchange.get(limited, f"/api/gated/{function}/sync?key={gate}")
+    stream = Exchange.get(limited, f"/api/gated/{function}/{content}?key={gate}")
     try:
         invocation = stream.headers["x-invocation-id"]
         assert stream.chunk() == b"one\n"
         with pytest.raises(ConnectionError):
-            stream.chunk()  # the gate stays shut: the two-second timeout ends the stream
+            stream.chunk()  # the gate stays shut: the one-second timeout ends the stream
         assert "InvocationTimeout" in post_hook_line(limited, invocation)["event"]
     finally:
         stream.close()
@@ -416,6 +442,18 @@ def test_outside_a_host_the_stream_is_collected_into_a_whole_response(
     body = response.get_body().decode()
     assert re.fullmatch(r"h\u00e9llo w\u00f6rld \(TimeElapsed: [0-9.]+ sec\)", body)
     assert "recorder post hook: shaped ok HttpResponse" in outcome.messages()
+    assert app.invoke("via_out").response.get_body() == b"set on out"
+
+
+def test_extkit_invoke_prints_a_streamed_body_whole() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "extkit", "invoke", str(APP), "shaped"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == "h\u00e9llo w\u00f6rld\n"
 
 
 def test_a_streaming_response_has_no_body_to_get_or_replace() -> None:

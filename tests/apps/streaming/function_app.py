@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from extkit_timer import TimerExtension
 from recorder import Recorder  # noqa: F401 - importing it registers the extension
 
-from extkit import FunctionApp, HttpRequest, HttpResponse, StreamingResponse
+from extkit import FunctionApp, HttpRequest, HttpResponse, Out, StreamingResponse
 
 TimerExtension.configure(append_to_http_response=os.environ.get("STREAM_TIMER_APPEND") == "1")
 app = FunctionApp(http_auth_level="anonymous")
@@ -164,3 +164,13 @@ def failing_chunks() -> Iterator[str]:
 @app.route(route="failing")
 async def failing(req: HttpRequest) -> StreamingResponse:
     return StreamingResponse(failing_chunks())
+
+
+@app.route(route="out", binding_arg_name="out")
+def via_out(req: HttpRequest, out: Out[HttpResponse]) -> None:
+    out.set(StreamingResponse(iter([b"set ", b"on out"])))
+
+
+@app.route(route="short")
+def short_circuited(req: HttpRequest) -> str:
+    return "the extension answers instead"

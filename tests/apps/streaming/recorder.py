@@ -1,12 +1,20 @@
-"""An app-level extension whose post hook logs what it saw, so tests can tell when it ran."""
+"""An app-level extension whose post hook logs what it saw, so tests can tell when it ran; it
+answers the function ``short_circuited`` itself, with a stream."""
 
 import logging
 from typing import Any
 
-from extkit import AppExtensionBase, Context
+from extkit import AppExtensionBase, Context, ShortCircuit, StreamingResponse
 
 
 class Recorder(AppExtensionBase):
+    @classmethod
+    def pre_invocation_app_level(
+        cls, logger: logging.Logger, context: Context, func_args: dict[str, Any]
+    ) -> None:
+        if context.function_name == "short_circuited":
+            raise ShortCircuit(StreamingResponse(iter([b"from ", b"the hook"])))
+
     @classmethod
     def post_invocation_app_level(
         cls,

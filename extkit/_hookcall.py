@@ -7,12 +7,12 @@ passes exactly the names the implementation declares.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ._spelling import closest
 from .errors import ExtensionDefinitionError
 from .hookspecs import APP_HOOKS, FUNC_HOOKS, HOOK_ARGS, LEGACY_HOOK_NAMES, PROJECT
 
@@ -61,11 +61,11 @@ def check_hook_names(owner: str, namespace: dict[str, Any], *, app_scope: bool) 
                 f"implement {LEGACY_HOOK_NAMES[name]!r} instead"
             )
         else:
-            close = difflib.get_close_matches(name, sorted(own), n=1, cutoff=0.85)
+            close = closest(name, sorted(own), cutoff=0.85, fold_case=False)
             if close:
                 raise ExtensionDefinitionError(
                     f"{_describe(owner, name)} looks like a misspelling of the hook "
-                    f"{close[0]!r}; rename it (or start it with '_' if it is a helper)"
+                    f"{close!r}; rename it (or start it with '_' if it is a helper)"
                 )
             if _is_marked(namespace[name]):
                 raise ExtensionDefinitionError(

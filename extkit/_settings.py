@@ -15,6 +15,8 @@ __all__ = [
     "EXTENSIONS_GATE",
     "FALSE_LIKE",
     "TRUE_LIKE",
+    "SettingWarning",
+    "gate_hint",
     "parse_truthy",
     "resolve_truthy",
 ]
@@ -24,6 +26,30 @@ EXTENSIONS_GATE: Final = "PYTHON_ENABLE_WORKER_EXTENSIONS"
 
 TRUE_LIKE: Final = frozenset({"1", "true", "t", "yes", "y"})
 FALSE_LIKE: Final = frozenset({"0", "false", "f", "no", "n"})
+
+
+class SettingWarning(RuntimeWarning):
+    """A setting's value is not understood; the message names the variable, the value and the
+    accepted spellings in one line (the command line prints it as that one line)."""
+
+
+def gate_hint(value: str | None, *, from_environment: bool) -> str:
+    """How to turn the extensions gate on, true to where its value comes from: a variable set
+    in the process environment overrides ``local.settings.json``'s ``Values``."""
+    if from_environment:
+        return (
+            f"{EXTENSIONS_GATE} is {value!r} in the environment, which overrides "
+            "local.settings.json: set it to 1 there, or unset it"
+        )
+    if value is not None:
+        return (
+            f'local.settings.json sets {EXTENSIONS_GATE} to {value!r}: make it "1" in its '
+            "Values (the environment overrides local.settings.json)"
+        )
+    return (
+        f"set {EXTENSIONS_GATE}=1 in local.settings.json Values or in the environment (the "
+        "environment overrides local.settings.json)"
+    )
 
 
 def parse_truthy(value: str) -> bool | None:
@@ -60,7 +86,7 @@ def resolve_truthy(
             f"{name}={raw!r} is not a recognised boolean; use one of "
             f"{', '.join(sorted(TRUE_LIKE))} or {', '.join(sorted(FALSE_LIKE))}. "
             f"Using the default ({'on' if default else 'off'}).",
-            RuntimeWarning,
+            SettingWarning,
             stacklevel=2,
         )
         return default

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal, TypeVar
 
-from ._types import Lifespan
+from ._types import FunctionInfo, Lifespan
 
 __all__ = [
     "HTTP_METHODS",
@@ -109,6 +109,23 @@ class FunctionSpec:
     def __repr__(self) -> str:
         where = f" {self.methods or 'ANY'} {self.route!r}" if self.trigger == "http" else ""
         return f"FunctionSpec({self.name!r}, trigger={self.trigger!r}{where})"
+
+    def info(self, route_prefix: str) -> FunctionInfo:
+        """What the engine and extensions are told of this function (``context.function_info``),
+        the one place a declaration becomes that record; an HTTP route gets the host's prefix."""
+        route = None
+        if self.trigger == "http":
+            route = "/" + "/".join(part for part in (route_prefix, self.route or self.name) if part)
+        return FunctionInfo(
+            name=self.name,
+            directory=self.directory,
+            source_file=self.source_file or _source_file(self.func),
+            trigger=self.trigger,
+            layout=self.layout,
+            is_async=inspect.iscoroutinefunction(inspect.unwrap(self.func)),
+            bindings=self.bindings,
+            route=route,
+        )
 
 
 def normalize_route(route: str) -> str:

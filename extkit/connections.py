@@ -30,13 +30,21 @@ from typing import Any, Final, final
 
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from .host import Receive, Scope, Send
 from .logs import RateLimited
 from .settings_files import DEFAULT_HEADERS_TIMEOUT
 
-__all__ = ["ConnectionGuard", "HeadersTimeoutProtocol", "log_accept_errors_once_a_second"]
+__all__ = [
+    "ConnectionGuard",
+    "H11HeadersTimeoutProtocol",
+    "HeadersTimeoutProtocol",
+    "HttpToolsHeadersTimeoutProtocol",
+    "log_accept_errors_once_a_second",
+    "protocol_for",
+]
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -56,7 +64,11 @@ if sys.platform != "win32":  # imported now: a process out of descriptors cannot
 class HeadersTimeoutProtocol(asyncio.Protocol):
     """uvicorn's HTTP/1.1 protocol (h11, or httptools where installed, as uvicorn picks) that
     closes the connection once it has been ``requestHeadersTimeout`` seconds without a request
-    in the app: since it opened, or since its last response was sent."""
+    in the app: since it opened, or since its last response was sent. The subclasses wrap one
+    of them by name (``extkit start --http``)."""
+
+    #: The uvicorn protocol this one wraps, per connection.
+    inner_protocol: Any = AutoHTTPProtocol
 
     def __init__(
         self,
@@ -73,7 +85,7 @@ class HeadersTimeoutProtocol(asyncio.Protocol):
         self.idle_since = 0.0
         self._transport: asyncio.BaseTransport | None = None
         self._check: asyncio.TimerHandle | None = None
-        self._inner: asyncio.Protocol = AutoHTTPProtocol(  # type: ignore[call-arg]
+        self._inner: asyncio.Protocol = self.inner_protocol(
             config=config, server_state=server_state, app_state={**app_state, CONNECTION_KEY: self}
         )
 
@@ -94,11 +106,18 @@ class HeadersTimeoutProtocol(asyncio.Protocol):
         else:
             due = self.idle_since + self.timeout
             if due <= now:
+                # A request whose headers just completed is in a task that has not entered the
+                # app yet: let the tasks already scheduled run before deciding.
                 self._check = None
-                if self._transport is not None:
-                    self._transport.close()
+                self._loop.call_soon(self._close_if_idle)
                 return
         self._check = self._loop.call_at(due, self._expire)
+
+    def _close_if_idle(self) -> None:
+        if self.active:
+            self._check = self._loop.call_at(self._loop.time() + self.timeout, self._expire)
+        elif self._transport is not None:
+            self._transport.close()
 
     def request_started(self) -> None:
         self.active += 1
@@ -125,6 +144,36 @@ class HeadersTimeoutProtocol(asyncio.Protocol):
             self._check.cancel()
             self._check = None
         self._inner.connection_lost(exc)
+
+
+class H11HeadersTimeoutProtocol(HeadersTimeoutProtocol):
+    """``--http h11``: uvicorn's h11 protocol, whatever else is installed."""
+
+    inner_protocol = H11Protocol
+
+
+class HttpToolsHeadersTimeoutProtocol(HeadersTimeoutProtocol):
+    """``--http httptools``: uvicorn's httptools protocol (``pip install httptools``)."""
+
+    @property
+    def inner_protocol(self) -> Any:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        return HttpToolsProtocol
+
+
+#: ``extkit start --http`` choice -> the protocol class uvicorn is given (by name, so worker
+#: processes started with ``spawn`` can import it).
+_PROTOCOLS: Final[dict[str, type[HeadersTimeoutProtocol]]] = {
+    "auto": HeadersTimeoutProtocol,
+    "h11": H11HeadersTimeoutProtocol,
+    "httptools": HttpToolsHeadersTimeoutProtocol,
+}
+
+
+def protocol_for(http: str) -> type[HeadersTimeoutProtocol]:
+    """The protocol class for an ``--http`` choice (``auto``, ``h11``, ``httptools``)."""
+    return _PROTOCOLS[http]
 
 
 @final

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Final
 
+from ._spelling import did_you_mean
 from .registry import Registry, current_registry, isolated_registry
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "InstalledExtension",
     "disabled_names",
+    "disabled_names_unmatched",
     "installed_extensions",
     "load_entry_point",
     "load_installed",
@@ -86,6 +88,24 @@ def disabled_names(
     return frozenset(name.strip() for name in raw.split(",") if name.strip())
 
 
+def disabled_names_unmatched(
+    disabled: Iterable[str], registered: Iterable[str], source: str
+) -> list[str]:
+    """A warning for each disabled name (from ``source``) that matches neither an installed
+    extension nor a ``registered`` one: a typo there would silently disable nothing."""
+    installed = installed_extensions()
+    known = [*(item.name for item in installed), *(item.class_name for item in installed)]
+    known += registered
+    folded = {name.lower() for name in known}
+    listed = ", ".join(f"{item.name} ({item.class_name})" for item in installed) or "none"
+    return [
+        f"{source} names {name!r}{did_you_mean(name, known)}, which matches no installed or "
+        f"registered extension, so it disables nothing (installed: {listed})"
+        for name in sorted(disabled)
+        if name.lower() not in folded
+    ]
+
+
 def load_installed(
     registry: Registry | None = None, *, disabled: Iterable[str] = ()
 ) -> list[tuple[InstalledExtension, Any]]:
@@ -118,11 +138,9 @@ def _ensure_registered(registry: Registry, obj: Any) -> None:
     A class registers itself when its module is first imported; a second registry (a test's, or
     a second app loaded in the same process) would otherwise never see it.
     """
-    from .extension import AppExtensionBase
+    from .extension import is_concrete_app_extension
 
-    if not (isinstance(obj, type) and issubclass(obj, AppExtensionBase)):
-        return
-    if vars(obj).get("_extkit_abstract", False) or obj is AppExtensionBase:
+    if not is_concrete_app_extension(obj):
         return
     if any(entry.extension is obj for entry in registry.entries(include_superseded=True)):
         return

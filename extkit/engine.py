@@ -622,6 +622,11 @@ class LoadedFunction:
             self._cached = (version, plan)
         return plan
 
+    @property
+    def engine(self) -> Engine:
+        """The engine that loaded this function (its registry and gate apply)."""
+        return self._engine
+
     def new_context(self, **kwargs: Any) -> Context:
         """A fresh ``Context`` for one invocation of this function."""
         info = self.info
@@ -832,19 +837,25 @@ class Engine:
         layout: Layout = "plain",
         bindings: tuple[dict[str, Any], ...] = (),
         route: str | None = None,
+        info: FunctionInfo | None = None,
     ) -> LoadedFunction:
-        """Load ``func`` and run the load hooks of the extensions that apply to it, once each."""
-        raw = inspect.unwrap(func)
-        info = FunctionInfo(
-            name=name or func.__name__,
-            directory=directory,
-            source_file=source_file or _source_file(raw),
-            trigger=trigger,
-            layout=layout,
-            is_async=inspect.iscoroutinefunction(raw),
-            bindings=bindings,
-            route=route,
-        )
+        """Load ``func`` and run the load hooks of the extensions that apply to it, once each.
+
+        ``info``, when given, is what the engine and extensions are told of the function (an
+        app's loader makes it from the function's declaration); otherwise the keywords make it.
+        """
+        if info is None:
+            raw = inspect.unwrap(func)
+            info = FunctionInfo(
+                name=name or func.__name__,
+                directory=directory,
+                source_file=source_file or _source_file(raw),
+                trigger=trigger,
+                layout=layout,
+                is_async=inspect.iscoroutinefunction(raw),
+                bindings=bindings,
+                route=route,
+            )
         loaded = LoadedFunction(self, func, info)
         self.functions[info.name] = loaded
         if self.enabled:

@@ -25,7 +25,7 @@ from ._types import FunctionInfo
 from .errors import ExtensionDefinitionError, FunctionExtensionException
 from .registry import current_registry
 
-__all__ = ["AppExtensionBase", "FuncExtensionBase"]
+__all__ = ["AppExtensionBase", "FuncExtensionBase", "is_concrete_app_extension"]
 
 
 def _checked_configure(cls: type, raw: Any) -> classmethod[Any, ..., Any]:
@@ -182,6 +182,7 @@ def _register_function_extension(instance: FuncExtensionBase) -> None:
         scope="function",
         key=f"{cls.__module__}.{cls.__qualname__}|{instance._extkit_file}|{functions}",
         name=cls.__name__,
+        applies_to=instance._extkit_binds_to,
     )
 
 
@@ -195,3 +196,14 @@ def _registered_after(init: Callable[..., None]) -> Callable[..., None]:
             _register_function_extension(self)
 
     return init_then_register
+
+
+def is_concrete_app_extension(obj: Any) -> bool:
+    """Whether ``obj`` is an app extension class that registers itself (not ``AppExtensionBase``
+    nor a base declared with ``abstract=True``)."""
+    return (
+        isinstance(obj, type)
+        and issubclass(obj, AppExtensionBase)
+        and obj is not AppExtensionBase
+        and not vars(obj).get("_extkit_abstract", False)
+    )

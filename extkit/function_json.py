@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._app_files import read_json_object, shown
+from ._spelling import did_you_mean
 from .app import AuthLevel, FunctionAppError, FunctionSpec, normalize_methods
 from .importing import app_module_name, import_app_module
 
@@ -115,9 +116,10 @@ def bindings_to_fields(
         kind, arg = binding.get("type"), binding.get("name")
         direction = binding.get("direction", "in" if str(kind).endswith("Trigger") else "out")
         if not isinstance(kind, str) or kind.lower() not in canonical:
+            hint = did_you_mean(kind, SUPPORTED_BINDINGS) if isinstance(kind, str) else ""
             problems.append(
-                f"{label} has type {kind!r}, which extkit does not support; supported binding "
-                f"types: {', '.join(SUPPORTED_BINDINGS)}"
+                f"{label} has type {kind!r}{hint}, which extkit does not support; supported "
+                f"binding types: {', '.join(SUPPORTED_BINDINGS)}"
             )
             skipped = True
             continue

@@ -14,6 +14,9 @@ run. A request framed by both ``Content-Length`` and ``Transfer-Encoding`` is an
 reach the app and carry no invocation id; connection limits are the server's
 (:mod:`extkit.connections`).
 
+With ``Host.CORS`` in ``local.settings.json``, :mod:`extkit.cors` answers CORS preflights and
+marks every answer for the request's origin.
+
 ``extkit start`` (:mod:`extkit.cli.start`) runs it on uvicorn, in one process or several. With a
 ``timer_lock`` (a file shared by the workers, or a lease in Redis shared by hosts on several
 machines: :mod:`extkit.timer_lock`), timers run in the one process holding it; the others try
@@ -24,7 +27,9 @@ The lifespan startup starts the ASGI lifespans of the web frameworks behind func
 accepting, in-flight requests finish, then the lifespan shutdown stops the timers (a running timer
 invocation finishes), drains the thread pool, stops the frameworks' lifespans and runs the
 extensions' shutdown hooks once (``engine.shutdown()``), where they flush exporters.
-A second signal forces the exit.
+:meth:`Host.stop_waiting` (a second signal, :mod:`extkit.cli.server`) ends the waiting: requests
+whose task the server then cancels are answered 503, and :meth:`Host.shutdown` goes straight to
+the shutdown hooks, giving them at most ``FORCED_SHUTDOWN_SECONDS``.
 
 Streaming (:mod:`extkit.streaming`): a function declared with ``stream_request=True`` reads its
 body itself, as it arrives, and a ``StreamingResponse`` is sent as it is produced, its post hooks
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import uuid
@@ -47,14 +53,15 @@ from ._types import Lifespan
 from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_timer
 from .context import Context, TraceContext
 from .correlation import current_invocation, invocation_scope
+from .cors import Cors
 from .errors import ClientDisconnected, InvocationNotStarted
-from .http import HttpRequest, HttpResponse, StreamingResponse, _Headers
+from .http import Headers, HttpRequest, HttpResponse, StreamingResponse
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, LoadedApp
 from .logs import RateLimited
 from .pool import FunctionPool
 from .routing import Router
-from .schedule import Schedule, ScheduleStatus, TimerRequest, parse_schedule
+from .schedule import Schedule, ScheduleStatus, TimerRequest
 from .streaming import (
     RequestBody,
     ResponseStream,
@@ -80,6 +87,8 @@ PAST_DUE_TOLERANCE: Final = timedelta(seconds=1)
 TIMER_LOCK_RETRY_SECONDS: Final = 5.0
 #: How long shutdown waits for running invocations when the app sets no functionTimeout.
 DRAIN_SECONDS: Final = 30.0
+#: How long the shutdown hooks may take once :meth:`Host.stop_waiting` was called.
+FORCED_SHUTDOWN_SECONDS: Final = 5.0
 
 _log: Final = logging.getLogger("extkit.host")
 _TEXT_TYPES: Final = ("text/", "application/json", "application/xml", "application/javascript")
@@ -121,32 +130,45 @@ class Host:
         self.keys = keys if keys is not None else Keys.from_environ(os.environ)
         self.timeout = app.settings.function_timeout
         self.max_body = app.settings.max_request_body_bytes
-        # host.json customHeaders, encoded once; a function's own headers come after them.
+        cors: Cors | None = None
+        if app.settings.cors is not None:
+            cors = Cors(app.settings.cors, self._methods_at, exposed=INVOCATION_ID_HEADER)
+        # How a request is answered: with CORS around it only when configured, so an app without
+        # CORS pays nothing for it.
+        self._answer = self._respond if cors is None else cors.around(self._respond)
+        # host.json customHeaders, encoded once; a function's own headers come after them. With
+        # CORS configured, the host's CORS headers replace theirs.
         self._custom_headers = [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in app.settings.custom_headers.items()
+            if cors is None or not cors.owns(name)
         ]
         # Each route's target carries its auth level, worked out once.
         self.router: Router[tuple[AppFunction, str]] = Router(app.settings.route_prefix)
+        # The answer to ``GET /`` when no function serves it: where the functions are.
+        routes = [fn.loaded.info.route for fn in app.functions if fn.loaded.info.route]
+        self._not_found = "Not Found: this extkit host serves its functions at " + (
+            ", ".join(sorted(str(route) for route in routes)[:10]) or "no HTTP route"
+        )
         for fn in app.functions:
             if fn.spec.trigger == "http":
                 level = str(fn.spec.auth_level or "anonymous")
-                self.router.add(fn.spec.route or fn.name, (fn, level), fn.spec.methods)
+                assert fn.route is not None  # AppFunction parses every HTTP function's
+                self.router.add(fn.route, (fn, level), fn.spec.methods)
         # Lifespans of the web frameworks behind functions (AsgiFunctionApp), each once.
         lifespans: dict[int, Lifespan] = {}
         for fn in app.functions:
             if fn.spec.lifespan is not None:
                 lifespans.setdefault(id(fn.spec.lifespan), fn.spec.lifespan)
         self.lifespans = list(lifespans.values())
-        self.timers = [
-            (fn, parse_schedule(fn.spec.schedule or ""))
-            for fn in app.functions
-            if fn.spec.trigger == "timer"
-        ]
+        self.timers = [(fn, fn.schedule) for fn in app.functions if fn.schedule is not None]
         # Pool threads start lazily, so a pool exists before the lifespan starts (an ASGI server
         # that skips the lifespan still works).
         self.pool = FunctionPool(threads)
-        self._sending = Sending(self._start, self.pool)  # what StreamingResponses are sent with
+        # How a function's StreamingResponse is sent while it runs: its head is sent before
+        # CORS sees the answer, so CORS marks it here.
+        start = self._start if cors is None else functools.partial(self._cors_start, cors)
+        self._sending = Sending(start, self.pool)
         settings = app.settings
         concurrent = settings.max_concurrent_requests
         outstanding = settings.max_outstanding_requests
@@ -163,6 +185,8 @@ class Host:
         self._stopping: asyncio.Event | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._stopped = False
+        self._hurried = False  # stop_waiting() was called
+        self._wake: asyncio.Event | None = None  # set by stop_waiting() while shutdown() waits
 
     # --- ASGI -----------------------------------------------------------------------------
 
@@ -204,6 +228,15 @@ class Host:
         if self._announce:
             _log.info("extkit host listening on %s (worker pid %d)", self._announce, os.getpid())
 
+    def stop_waiting(self) -> None:
+        """Stop waiting for running work (a second signal): from now on an HTTP invocation whose
+        task is cancelled is answered 503, and :meth:`shutdown` (running or still to come) waits
+        for no timer or function thread and gives the shutdown hooks ``FORCED_SHUTDOWN_SECONDS``.
+        Call it on the event loop's thread."""
+        self._hurried = True
+        if self._wake is not None:
+            self._wake.set()
+
     async def shutdown(self) -> None:
         """Stop timers, let running invocations finish, then run the shutdown hooks once."""
         if self._stopped:
@@ -212,19 +245,22 @@ class Host:
         if self._stopping is not None:
             self._stopping.set()
         drain = (self.timeout or DRAIN_SECONDS) + 1.0
-        if self._timer_task is not None:
-            done, _ = await asyncio.wait({self._timer_task}, timeout=drain)
-            if not done:
+        if self._timer_task is not None and not await self._finished(self._timer_task, drain):
+            if not self._hurried:
                 _log.error("a timer invocation still runs after %.0f s: cancelling it", drain)
-                self._timer_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._timer_task
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._timer_task
         # Threads of timed-out functions may still run: wait for them (boundedly) before the
-        # shutdown hooks flush, so what they log and record is part of what gets flushed.
-        drained = asyncio.get_running_loop().run_in_executor(None, self.pool.shutdown, True)
-        done, _ = await asyncio.wait({drained}, timeout=drain)
-        stuck = not done
-        if stuck:
+        # shutdown hooks flush, so what they log and record is part of what gets flushed. The
+        # helper's threads are daemons, so a thread that never ends cannot hold up the exit, and
+        # there are two, so the hooks run while the other waits for a function that never ends.
+        helper = FunctionPool(2, thread_name_prefix="extkit-shutdown")
+        loop = asyncio.get_running_loop()
+        stuck = not await self._finished(
+            loop.run_in_executor(helper, self.pool.shutdown, True), drain
+        )
+        if stuck and not self._hurried:
             _log.error(
                 "function threads still run %.0f s after the host began to stop; "
                 "they are abandoned",
@@ -232,23 +268,48 @@ class Host:
             )
         for lifespan in self.lifespans:
             try:
-                await asyncio.wait_for(lifespan.shutdown(), drain)
+                await asyncio.wait_for(
+                    lifespan.shutdown(), FORCED_SHUTDOWN_SECONDS if self._hurried else drain
+                )
             except Exception:  # one framework's failure must not keep the others' from running
                 _log.exception("the lifespan shutdown of a web framework failed")
-        await asyncio.to_thread(self.app.engine.shutdown)
+        hooks = loop.run_in_executor(helper, self.app.engine.shutdown)
+        helper.shutdown(wait=False)
+        if self._hurried:
+            done, _ = await asyncio.wait({hooks}, timeout=FORCED_SHUTDOWN_SECONDS)
+            if not done:
+                _log.error(
+                    "the shutdown hooks did not finish within %.0f s: stopping without them",
+                    FORCED_SHUTDOWN_SECONDS,
+                )
+        else:
+            await hooks
         _log.info("extkit host stopped (pid %d)", os.getpid())
-        if stuck and self._exit_if_stuck:
+        if stuck and self._exit_if_stuck and not self._hurried:
             # Python would wait for those threads at exit, forever if they never end. The
             # shutdown hooks have flushed; leave now.
             for handler in logging.getLogger().handlers:
                 handler.flush()
             os._exit(0)
 
+    async def _finished(self, work: asyncio.Future[Any], timeout: float) -> bool:
+        """Wait for ``work`` up to ``timeout`` seconds, or until :meth:`stop_waiting`."""
+        if self._hurried:
+            return work.done()
+        self._wake = asyncio.Event()
+        hurry = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({work, hurry}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hurry.cancel()
+            self._wake = None
+        return work.done()
+
     # --- HTTP -----------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            response = await self._respond(scope, receive, send)
+            response = await self._answer(scope, receive, send)
         except Exception:  # a bug here must cost one request, never the server
             _log.exception("the host failed to handle %s %s", scope.get("method"), scope["path"])
             response = _plain(500, "Internal Server Error")
@@ -256,16 +317,18 @@ class Host:
             return  # the client went away before the request was complete
         if type(response) is HttpResponse:
             await self._send(scope, send, response)
-        elif isinstance(response, ResponseStream):  # the function's, sent while it ran
-            await response.finish()
-        elif isinstance(response, StreamingResponse):  # an extension's ShortCircuit, say
-            await self._stream_late(scope, receive, send, response)
+        elif isinstance(response, StreamingResponse):
+            stream = response._stream
+            if stream is None:  # not sent yet: an extension answered with it (ShortCircuit)
+                await self._stream_late(scope, receive, send, response)
+            else:  # the function's, sent while it ran
+                await stream.finish()
         else:
             await self._send(scope, send, response)
 
     async def _respond(
         self, scope: Scope, receive: Receive, send: Send
-    ) -> HttpResponse | ResponseStream | None:
+    ) -> HttpResponse | None:
         method: str = scope["method"]
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
@@ -274,7 +337,7 @@ class Host:
             return _plain(405, "Method Not Allowed", {"Allow": ", ".join(found.allowed)})
         target = found.target
         if target is None:
-            return _plain(404, "Not Found")
+            return _plain(404, self._not_found if path == "/" else "Not Found")
         fn, level = target
         headers = _headers(scope)
         query = scope.get("query_string", b"").decode("latin-1")
@@ -319,15 +382,28 @@ class Host:
             # Where a StreamingResponse the function answers with is sent, while it runs.
             loop = asyncio.get_running_loop()
             answering(context, (self._sending, loop, scope, receive, send, body))
-            if throttle is None:
-                response = await self._invoke(fn, request, context)
-            else:
-                response = await self._invoke_in_turn(fn, request, context, throttle)
+            try:
+                if throttle is None:
+                    response = await self._invoke(fn, request, context)
+                else:
+                    response = await self._invoke_in_turn(fn, request, context, throttle)
+            except asyncio.CancelledError:
+                if not self._hurried:
+                    raise
+                response = self._interrupted(fn, context.invocation_id)
             stream = stream_of(context)
-            return stream if stream is not None and stream.started else response
+            return stream.response if stream is not None and stream.started else response
         finally:
             if throttle is not None:
                 throttle.leave()
+
+    def _methods_at(self, method: str, scope: Scope) -> tuple[str, ...] | None:
+        """For a CORS preflight: the methods of the function serving ``method`` at the request's
+        path (empty: any method), or ``None`` when none does."""
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+        target = self.router.resolve(method, path).target
+        return None if target is None else target[0].spec.methods or ()
 
     def _invoke(
         self, fn: AppFunction, request: HttpRequest, context: Context
@@ -340,6 +416,23 @@ class Host:
             timeout=self.timeout,
             own_task=self.task_per_request,
         )
+
+    def _interrupted(self, fn: AppFunction, invocation: str) -> HttpResponse:
+        """The answer to a request the host stopped waiting for (a second signal): 503, so the
+        caller knows to retry elsewhere; the function's thread, if it has one, is abandoned."""
+        _log.warning(
+            "invocation %s of %s interrupted: the host stopped before it finished",
+            invocation,
+            fn.name,
+        )
+        response = _plain(
+            503,
+            f"Function '{fn.name}' was interrupted (invocation {invocation}): the host is "
+            "stopping.",
+            {"Connection": "close"},
+        )
+        response.headers[INVOCATION_ID_HEADER] = invocation
+        return response
 
     async def _invoke_in_turn(
         self, fn: AppFunction, request: HttpRequest, context: Context, throttle: RequestThrottle
@@ -429,7 +522,7 @@ class Host:
         """Send a StreamingResponse the function did not answer with (an extension's
         ``ShortCircuit`` or rejection): its invocation is over, so nobody else hears how it went."""
         loop = asyncio.get_running_loop()
-        stream = ResponseStream(self._sending, loop, scope, receive, send, b"")
+        stream = ResponseStream(Sending(self._start, self.pool), loop, scope, receive, send, b"")
         try:
             await stream.send(response)
         except ClientDisconnected:
@@ -442,6 +535,12 @@ class Host:
                 response.headers.get(INVOCATION_ID_HEADER),
             )
         await stream.finish()
+
+    def _cors_start(
+        self, cors: Cors, scope: Scope, response: HttpResponse
+    ) -> tuple[Message, bytes | None]:
+        cors.mark(scope, response.headers)
+        return self._start(scope, response)
 
     def _start(self, scope: Scope, response: HttpResponse) -> tuple[Message, bytes | None]:
         """The ``http.response.start`` message for ``response``, and the body to send: its own,
@@ -651,10 +750,8 @@ def _url(scope: Scope, headers: dict[str, str], path: str, query: str) -> str:
 def _header_items(headers: Mapping[str, str]) -> Iterable[tuple[str, tuple[str, str]]]:
     """A response's headers as (lower-case name, (name as given, value)), a name with several
     values (``Set-Cookie``) once per value."""
-    if type(headers) is _Headers:  # extkit's own mapping holds all three: no lookup per header
-        if headers._more is None:
-            return headers._items.items()
-        return [(name.lower(), (name, value)) for name, value in headers.all_items()]
+    if type(headers) is Headers:  # extkit's own mapping holds all three: no lookup per header
+        return headers.wire_items()
     return [(name.lower(), (name, value)) for name, value in headers.items()]
 
 

@@ -20,14 +20,19 @@ from collections.abc import (
     Mapping,
     MutableMapping,
 )
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-__all__ = ["HttpRequest", "HttpResponse", "Out", "StreamingResponse"]
+from .redaction import redact
+
+if TYPE_CHECKING:
+    from .streaming import ResponseStream
+
+__all__ = ["Headers", "HttpRequest", "HttpResponse", "Out", "StreamingResponse"]
 
 T = TypeVar("T")
 
 
-class _Headers(MutableMapping[str, str]):
+class Headers(MutableMapping[str, str]):
     """Case-insensitive header mapping that keeps the spelling it was given.
 
     A name may carry more than one value (``Set-Cookie``): :meth:`add_header` adds one. Looking a
@@ -41,7 +46,7 @@ class _Headers(MutableMapping[str, str]):
         self._more: list[tuple[str, str]] | None = None
         if not initial:
             self._items: dict[str, tuple[str, str]] = {}
-        elif type(initial) is _Headers:  # a copy keeps every value
+        elif type(initial) is Headers:  # a copy keeps every value
             self._items = dict(initial._items)
             self._more = list(initial._more) if initial._more else None
         else:
@@ -98,6 +103,22 @@ class _Headers(MutableMapping[str, str]):
         """Every (name, value) pair, a name with several values once per value."""
         return [*self._items.values(), *(self._more or ())]
 
+    @property
+    def repeated(self) -> bool:
+        """Whether some name has more than one value."""
+        return self._more is not None
+
+    def first_values(self) -> dict[str, str]:
+        """Each name's first value, under the spelling it was given, as a plain dict (built
+        without a lookup per header: every request converted for other code pays for it)."""
+        return dict(self._items.values())
+
+    def wire_items(self) -> Iterable[tuple[str, tuple[str, str]]]:
+        """(lower-case name, (name as given, value)) for every value: what goes on the wire."""
+        if self._more is None:
+            return self._items.items()
+        return [(name.lower(), (name, value)) for name, value in self.all_items()]
+
     def _drop_more(self, folded: str) -> None:
         more = [(k, v) for k, v in self._more or () if k.lower() != folded]
         self._more = more or None
@@ -128,7 +149,7 @@ class HttpRequest:
     ) -> None:
         self.method = method.upper()
         self.url = url
-        self.headers: MutableMapping[str, str] = _Headers(headers)
+        self.headers: MutableMapping[str, str] = Headers(headers)
         self.params: dict[str, str] = dict(params or {})
         self.route_params: dict[str, Any] = dict(route_params or {})
         self._body = body if type(body) is bytes else _to_bytes(body)
@@ -155,7 +176,7 @@ class HttpRequest:
             ) from None
 
     def __repr__(self) -> str:
-        return f"HttpRequest(method={self.method!r}, url={self.url!r})"
+        return f"HttpRequest(method={self.method!r}, url={redact(self.url)!r})"
 
 
 class HttpResponse:
@@ -171,7 +192,7 @@ class HttpResponse:
         charset: str | None = None,
     ) -> None:
         self.status_code = int(status_code)
-        self.headers: MutableMapping[str, str] = _Headers(headers)
+        self.headers: MutableMapping[str, str] = Headers(headers)
         self.charset = charset or "utf-8"
         self.mimetype = mimetype or (
             "application/octet-stream" if isinstance(body, (bytes, bytearray)) else "text/plain"
@@ -199,15 +220,15 @@ class HttpResponse:
         """Add a header value, keeping the values the name already has: several ``Set-Cookie``
         headers reach the client as several headers."""
         headers = self.headers
-        if not isinstance(headers, _Headers):  # a plain mapping a function assigned
-            headers = _Headers(headers)
+        if not isinstance(headers, Headers):  # a plain mapping a function assigned
+            headers = Headers(headers)
             self.headers = headers
         headers.add_header(name, value)
 
     def header_values(self, name: str) -> list[str]:
         """Every value of the header ``name`` (case-insensitive), in order; empty when absent."""
         headers = self.headers
-        if isinstance(headers, _Headers):
+        if isinstance(headers, Headers):
             return headers.get_all(name)
         folded = name.lower()
         return [value for key, value in headers.items() if key.lower() == folded]
@@ -252,6 +273,7 @@ class StreamingResponse(HttpResponse):
             None, status_code=status_code, headers=headers, mimetype=media_type or "text/plain"
         )
         self.content = content
+        self._stream: ResponseStream | None = None  # the host's, once it has sent the head
 
     def get_body(self) -> bytes:
         raise TypeError(

@@ -9,7 +9,9 @@ Loading the same app twice, or two apps with the same module names (``shared_cod
 that came from an app folder loaded before in this process is forgotten (those roots are
 remembered), plus the whole ``__app__`` package; an app's code is therefore always imported
 fresh, so its function-level extensions register into the registry of *this* load. Modules from
-anywhere else (the standard library, site-packages) are never touched. :class:`ProcessChanges`
+anywhere else (the standard library, site-packages) are never touched, also when the packages
+live inside the app folder (its own ``.venv``, Azure's ``.python_packages``): forgetting extkit
+itself would leave the app with a second, different ``FunctionApp`` class. :class:`ProcessChanges`
 records what a load changed, so a failed load (or ``LoadedApp.unload``) puts it back.
 """
 
@@ -86,17 +88,26 @@ def _module_paths(module: types.ModuleType) -> list[str]:
     return [path for path in paths if isinstance(path, str)]
 
 
+#: Folders whose modules are installed packages, never an app's code, wherever they are.
+_PACKAGE_FOLDERS: Final = frozenset({"site-packages", "dist-packages"})
+
+
+def _is_app_code(path: str, prefixes: tuple[str, ...]) -> bool:
+    normalised = os.path.normcase(os.path.abspath(path))
+    if not normalised.startswith(prefixes):
+        return False
+    return _PACKAGE_FOLDERS.isdisjoint(Path(normalised).parts)
+
+
 def _forget_modules(roots: set[Path]) -> None:
-    """Drop ``__app__`` and every module imported from one of ``roots`` from ``sys.modules``."""
+    """Drop ``__app__`` and every module imported from one of ``roots`` from ``sys.modules``
+    (installed packages inside a root stay)."""
     prefixes = tuple(os.path.normcase(os.path.join(root, "")) for root in roots)
     for name, module in list(sys.modules.items()):
         in_package = name == APP_PACKAGE or name.startswith(APP_PACKAGE + ".")
         if in_package or (
             module is not None
-            and any(
-                os.path.normcase(os.path.abspath(path)).startswith(prefixes)
-                for path in _module_paths(module)
-            )
+            and any(_is_app_code(path, prefixes) for path in _module_paths(module))
         ):
             del sys.modules[name]
     importlib.invalidate_caches()

@@ -31,14 +31,22 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._app_files import shown
-from ._settings import EXTENSIONS_GATE, parse_truthy
+from ._settings import EXTENSIONS_GATE, gate_hint, parse_truthy
+from ._spelling import did_you_mean
 from .app import FunctionApp, FunctionAppError, FunctionSpec
-from .discovery import InstalledExtension, disabled_names, load_installed
+from .discovery import (
+    DISABLED_EXTENSIONS_ENV,
+    InstalledExtension,
+    disabled_names,
+    disabled_names_unmatched,
+    load_installed,
+)
 from .engine import Engine, LoadedFunction
 from .function_json import SUPPORTED_BINDINGS, bindings_to_fields, folder_functions
 from .importing import APP_PACKAGE, ProcessChanges, import_app_module, import_traceback
 from .registry import Registry, isolated_registry
 from .routing import RouteError, RouteTemplate
+from .schedule import Schedule, ScheduleError, parse_schedule
 from .settings_files import HostSettings, apply_local_settings, python_log_level, read_host_json
 from .streaming import sending_streams
 
@@ -72,10 +80,22 @@ class AppLoadError(Exception):
 
 @dataclass(frozen=True)
 class AppFunction:
-    """A function of a loaded app: how it is declared (``spec``) and how to run it (``loaded``)."""
+    """A function of a loaded app: how it is declared (``spec``), how to run it (``loaded``,
+    whose ``info`` the extensions see) and, parsed once for the loader's checks, the host and
+    the CLI, its HTTP route template or its timer schedule."""
 
     spec: FunctionSpec
     loaded: LoadedFunction
+    route: RouteTemplate | None = None
+    schedule: Schedule | None = None
+
+    def __post_init__(self) -> None:
+        # An AppFunction made by hand (a test's) parses its own; the loader hands them over.
+        spec = self.spec
+        if self.route is None and spec.trigger == "http":
+            object.__setattr__(self, "route", RouteTemplate(spec.route or spec.name))
+        if self.schedule is None and spec.trigger == "timer":
+            object.__setattr__(self, "schedule", parse_schedule(spec.schedule or ""))
 
     @property
     def name(self) -> str:
@@ -113,7 +133,19 @@ class LoadedApp:
 # --- the decorator model ------------------------------------------------------------------------
 
 
-def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[FunctionSpec]:
+def _no_functions(script: Path, problems: list[str]) -> None:
+    problems.append(
+        f"{shown(script)}: its FunctionApp declares no functions: decorate one with "
+        '@app.route(route="hello") (HTTP) or @app.schedule(schedule="0 */5 * * * *", '
+        'arg_name="timer") (timer), or add a Blueprint\'s with app.register_functions(bp)'
+    )
+
+
+def _decorator_functions(
+    root: Path, script: Path, problems: list[str], empty: list[Path]
+) -> list[FunctionSpec]:
+    """The functions of the ``FunctionApp`` in ``script``; ``empty`` gets ``script`` when that
+    app declares none (a problem only when the app has no other functions)."""
     module = import_app_module(script.stem, script, problems)
     if module is None:
         return []
@@ -122,6 +154,8 @@ def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[
         from .azure._app import function_app_specs
 
         found = function_app_specs(module, script, problems, bindings_to_fields)
+        if found == []:
+            empty.append(script)
         if found is not None:
             return found
     if len(apps) != 1:
@@ -135,11 +169,17 @@ def _decorator_functions(root: Path, script: Path, problems: list[str]) -> list[
     except FunctionAppError as exc:
         problems.append(f"{shown(script)}: {exc}")
         return []
+    if not specs:
+        empty.append(script)
     canonical = {binding.lower() for binding in SUPPORTED_BINDINGS}
     checked = []
     for spec in specs:
         where = shown(Path(spec.source_file)) if spec.source_file else shown(script)
-        unknown = [b["type"] for b in spec.bindings if str(b.get("type")).lower() not in canonical]
+        unknown = [
+            f"{kind}{did_you_mean(kind, SUPPORTED_BINDINGS)}"
+            for kind in (str(b.get("type")) for b in spec.bindings)
+            if kind.lower() not in canonical
+        ]
         if unknown:
             problems.append(
                 f"{where}: function {spec.name!r} uses binding type(s) {', '.join(unknown)}, "
@@ -207,17 +247,19 @@ def _check_stream_request(spec: FunctionSpec, problems: list[str]) -> None:
         )
 
 
-def _check_schedule(spec: FunctionSpec, problems: list[str]) -> None:
+def _check_schedule(
+    spec: FunctionSpec, problems: list[str], parsed: dict[FunctionSpec, Schedule]
+) -> None:
     """A timer's schedule must parse now, not fail when the host starts its scheduler."""
-    from .schedule import ScheduleError, parse_schedule
-
     try:
-        parse_schedule(spec.schedule or "")
+        parsed[spec] = parse_schedule(spec.schedule or "")
     except ScheduleError as exc:
         problems.append(f"{_where(spec)}: timer function {spec.name!r}: {exc}")
 
 
-def _check_unique(specs: list[FunctionSpec], problems: list[str]) -> None:
+def _check_unique(
+    specs: list[FunctionSpec], problems: list[str], parsed: dict[FunctionSpec, RouteTemplate]
+) -> None:
     by_name: dict[str, FunctionSpec] = {}
     for spec in specs:
         other = by_name.setdefault(spec.name.lower(), spec)
@@ -228,13 +270,14 @@ def _check_unique(specs: list[FunctionSpec], problems: list[str]) -> None:
             )
     routes: list[tuple[str, frozenset[str] | None, FunctionSpec]] = []
     for spec in specs:
-        if spec.trigger != "http" or spec.route is None:
+        if spec.trigger != "http":
             continue
         try:
-            shape = RouteTemplate(spec.route).shape
+            template = parsed[spec] = RouteTemplate(spec.route or spec.name)
         except RouteError as exc:
             problems.append(f"{_where(spec)}: function {spec.name!r}: {exc}")
             continue
+        shape = template.shape
         methods = None if spec.methods is None else frozenset(spec.methods)
         for other_shape, other_methods, other in routes:
             overlap = methods is None or other_methods is None or bool(methods & other_methods)
@@ -244,8 +287,9 @@ def _check_unique(specs: list[FunctionSpec], problems: list[str]) -> None:
                     & (other_methods or methods or frozenset({"every method"}))
                 )
                 problems.append(
-                    f"duplicate route: {spec.name!r} (route {spec.route!r}, {_where(spec)}) and "
-                    f"{other.name!r} (route {other.route!r}, {_where(other)}) serve the same "
+                    f"duplicate route: {spec.name!r} (route {template.template!r}, "
+                    f"{_where(spec)}) and {other.name!r} (route "
+                    f"{(other.route or other.name)!r}, {_where(other)}) serve the same "
                     f"path for {', '.join(shared)}"
                 )
                 break
@@ -286,17 +330,17 @@ def load_app(
     problems: list[str] = []
     notes: list[str] = []
     changes = ProcessChanges()
+    gate_from_environment = EXTENSIONS_GATE in os.environ  # it then overrides local settings
     try:
-        local_port = apply_local_settings(root, changes.set_env, problems)
-        settings = read_host_json(root, local_port, problems, notes)
+        local = apply_local_settings(root, changes.set_env, problems, notes)
+        settings = read_host_json(root, local, problems, notes)
         changes.set_env("AzureWebJobsScriptRoot", str(root))
         changes.make_importable(root)
 
+        disabled = disabled_names(settings.disabled_extensions)
         with _registering_into(registry):
             try:
-                extensions = load_installed(
-                    registry, disabled=disabled_names(settings.disabled_extensions)
-                )
+                extensions = load_installed(registry, disabled=disabled)
             except Exception as exc:
                 problems.append(
                     "an installed extension failed to import: "
@@ -305,21 +349,26 @@ def load_app(
                 extensions = []
             specs = folder_functions(root, problems)
             script = root / os.environ.get(SCRIPT_FILE_ENV, DEFAULT_SCRIPT_FILE)
+            empty_apps: list[Path] = []
             if script.is_file():
-                specs.extend(_decorator_functions(root, script, problems))
+                specs.extend(_decorator_functions(root, script, problems, empty_apps))
             if "azure.functions" in sys.modules:  # code written for Azure Functions
                 from .azure._app import adapt_app
 
                 specs = adapt_app(specs, registry)
 
         specs = _select(specs, settings, root, problems, notes)
+        schedules: dict[FunctionSpec, Schedule] = {}
+        routes: dict[FunctionSpec, RouteTemplate] = {}
         for spec in specs:
             _check_signature(spec, problems)
             _check_stream_request(spec, problems)
             if spec.trigger == "timer":
-                _check_schedule(spec, problems)
-        _check_unique(specs, problems)
-        if not specs and not problems:
+                _check_schedule(spec, problems, schedules)
+        _check_unique(specs, problems, routes)
+        if not specs and not problems and empty_apps:
+            _no_functions(empty_apps[0], problems)
+        elif not specs and not problems:
             looked = ", ".join(
                 sorted(entry.name for entry in entries if not entry.name.startswith("."))
             )
@@ -330,7 +379,14 @@ def load_app(
             )
         if problems:
             raise AppLoadError(problems, given)
-        engine = _engine(registry, enabled, notes)
+        engine = _engine(registry, enabled, notes, gate_from_environment)
+        notes += disabled_names_unmatched(
+            disabled,
+            [entry.name for entry in engine.registry.entries(include_superseded=True)],
+            f"{shown(root / 'host.json')} extkit.disabledExtensions"
+            if settings.disabled_extensions is not None
+            else DISABLED_EXTENSIONS_ENV,
+        )
         functions = [
             AppFunction(
                 spec,
@@ -339,19 +395,10 @@ def load_app(
                     sending_streams(spec.func, spec.http_output)
                     if spec.trigger == "http"
                     else spec.func,
-                    name=spec.name,
-                    directory=spec.directory,
-                    source_file=spec.source_file,
-                    trigger=spec.trigger,
-                    layout=spec.layout,
-                    bindings=spec.bindings,
-                    route=(
-                        "/"
-                        + "/".join(p for p in (settings.route_prefix, spec.route or spec.name) if p)
-                    )
-                    if spec.trigger == "http"
-                    else None,
+                    info=spec.info(settings.route_prefix),
                 ),
+                route=routes.get(spec),
+                schedule=schedules.get(spec),
             )
             for spec in specs
         ]
@@ -397,7 +444,9 @@ def _select(
     return kept
 
 
-def _engine(registry: Registry | None, enabled: bool | None, notes: list[str]) -> Engine:
+def _engine(
+    registry: Registry | None, enabled: bool | None, notes: list[str], gate_from_environment: bool
+) -> Engine:
     """Build the engine, turning gate warnings into startup notes (the host logs them)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -406,9 +455,16 @@ def _engine(registry: Registry | None, enabled: bool | None, notes: list[str]) -
     if not engine.enabled:
         names = sorted({entry.name for entry in engine.registry.entries()})
         if names:
+            hint = (
+                f"the code that loads the app switched them off (enabled=False beats "
+                f"{EXTENSIONS_GATE})"
+                if enabled is False
+                else gate_hint(
+                    os.environ.get(EXTENSIONS_GATE), from_environment=gate_from_environment
+                )
+            )
             notes.append(
                 f"extensions {', '.join(names)} are registered but their hooks will not run: "
-                f"set {EXTENSIONS_GATE}=1 (in the environment or local.settings.json) to enable "
-                "them"
+                + hint
             )
     return engine

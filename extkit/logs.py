@@ -4,7 +4,8 @@ One stdout handler renders stdlib ``logging`` records and structlog events alike
 ``structlog.stdlib.ProcessorFormatter`` and structlog's own processors, plus one of extkit's:
 :class:`CorrelationAdder`. So user code may use either and gets the same fields: ``event``, the
 extras, ``timestamp``, ``level``, ``logger``, ``invocation_id``, ``function_name`` and, when a span
-is current, ``trace_id`` and ``span_id``.
+is current, ``trace_id`` and ``span_id``. No line it writes holds a function key
+(:func:`extkit.redaction.redact`), whoever logged the URL or headers that carried it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from structlog.stdlib import ProcessorFormatter
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .correlation import correlation_fields, install_record_factory, installed_record_factory
+from .redaction import redact
 
 try:  # structlog's documented fast serializer; a declared dependency where it has wheels
     import orjson
@@ -142,6 +144,9 @@ class StructuredHandler(_StreamHandler):
         #: structlog loggers writing here, by logger name (the ``logger`` field of their lines).
         self._direct: dict[str, Any] = {}
 
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
     def direct_logger(self, name: str) -> Any:
         """A structlog logger (bound once, as structlog's performance notes advise) whose lines go
         through this handler's processors and are written here, under this handler's lock."""
@@ -158,6 +163,7 @@ class StructuredHandler(_StreamHandler):
 
     def write_line(self, text: str) -> None:
         """Write one rendered line as ``emit`` would: a failure goes to ``handleError``."""
+        text = redact(text)
         try:
             with self.lock:  # type: ignore[union-attr]
                 self.stream.write(text + self.terminator)

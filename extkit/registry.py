@@ -65,15 +65,15 @@ class Registration:
     #: 0 = outermost (``tryfirst``), 1 = registration order, 2 = innermost (``trylast``).
     order: int = 1
     superseded_by: str | None = None
+    #: Function scope: which functions the extension serves; ``None``: all (app scope).
+    applies_to: Callable[[FunctionInfo], bool] | None = None
 
     @property
     def sort_key(self) -> tuple[int, int]:
         return (self.order, self.seq)
 
     def binds_to(self, info: FunctionInfo) -> bool:
-        if self.scope == "app":
-            return True
-        return bool(self.extension._extkit_binds_to(info))
+        return self.applies_to is None or self.applies_to(info)
 
     @property
     def source(self) -> str:
@@ -138,13 +138,23 @@ class Registry:
     # --- changes ------------------------------------------------------------------------------
 
     def register(
-        self, extension: Any, *, scope: Scope, key: str, name: str, run_init: bool = True
+        self,
+        extension: Any,
+        *,
+        scope: Scope,
+        key: str,
+        name: str,
+        run_init: bool = True,
+        applies_to: Callable[[FunctionInfo], bool] | None = None,
     ) -> Registration:
         """Register ``extension``; run its ``init`` once (app scope). Raise on invalid hooks.
 
         ``run_init=False`` registers a class whose ``init`` already ran when it was defined (into
-        another registry of the same process).
+        another registry of the same process). ``applies_to`` (function scope, required there)
+        tells which functions a function extension serves.
         """
+        if (applies_to is None) != (scope == "app"):
+            raise ValueError(f"{name}: applies_to is required for function scope, only there")
         with self._lock:
             previous = self._entries.get(key)
             hooks = _bound_hooks(extension, name, scope)
@@ -172,6 +182,7 @@ class Registry:
                 logger=logging.getLogger(f"{EXTENSION_LOGGER_PREFIX}.{name}"),
                 hooks=hooks,
                 order=self._order_of(extension, hooks),
+                applies_to=applies_to,
             )
             self._entries[key] = entry
             if scope == "app":

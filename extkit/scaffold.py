@@ -442,19 +442,47 @@ def test_binding_by_file_covers_the_functions_defined_there(extkit_engine: Engin
     assert [line["level"] for line in outcome.logs] == ["debug"]
 '''
 
-_README_APP: Final = """\
-# $distribution
+#: The README's install and development notes, shared by both scopes. Its one link is to a file of
+#: the package itself, so it holds wherever the package is published or copied.
+_README_INSTALL: Final = """\
+## Install
 
-An [extkit](https://pypi.org/project/extkit/) app-level extension: it logs the function, outcome
-and duration of every invocation of every function in an app, on the logger
-`extkit.extensions.$class_name`.
+It depends on `$extkit_requirement`. Until extkit is on a package index, set `PIP_FIND_LINKS` to a
+folder that holds extkit's wheel before running pip (extkit's documentation, "Before extkit is
+on a package index", shows how to build it); then these commands work as written.
 
 ## Use it in an app
 
-Add it to the app's `requirements.txt` and install that:
+Add it to the app's `requirements.txt` and install that
+(`python -m pip install -r requirements.txt`):
 
     $distribution
 
+Until it is on a package index too, list the path of its wheel instead (`python -m build` writes
+it into `dist/`).
+"""
+
+_README_DEVELOP: Final = """\
+## Develop it
+
+The hooks are in [`src/$package/__init__.py`](src/$package/__init__.py), its tests in
+[`tests/test_$package.py`](tests/test_$package.py).
+
+    python -m pip install -e ".[test]" build
+    python -m pytest
+    python -m build
+"""
+
+_README_APP: Final = (
+    """\
+# $distribution
+
+An extkit app-level extension: it logs the function, outcome and duration of every invocation of
+every function in an app, on the logger `extkit.extensions.$class_name`.
+
+"""
+    + _README_INSTALL
+    + """
 Configure it in function code (optional; `level` is the only option):
 
 ```python
@@ -469,25 +497,20 @@ Hooks run when the app's `local.settings.json` (or the environment) sets
 `PYTHON_ENABLE_WORKER_EXTENSIONS=1`. `extkit extensions APP_DIR` shows it once installed;
 `EXTKIT_DISABLED_EXTENSIONS=$entry_point` switches it off without uninstalling it.
 
-## Develop it
-
-    python -m pip install -e ".[test]"
-    python -m pytest
-    python -m build      # dist/*.whl and dist/*.tar.gz
 """
+    + _README_DEVELOP
+)
 
-_README_FUNCTION: Final = """\
+_README_FUNCTION: Final = (
+    """\
 # $distribution
 
-An [extkit](https://pypi.org/project/extkit/) function-level extension: it logs the outcome and
-duration of the functions it is bound to, on the logger `extkit.extensions.$class_name`.
+An extkit function-level extension: it logs the outcome and duration of the functions it is
+bound to, on the logger `extkit.extensions.$class_name`.
 
-## Use it in an app
-
-Add it to the app's `requirements.txt` and install that:
-
-    $distribution
-
+"""
+    + _README_INSTALL
+    + """
 Bind it in function code, to the function whose code creates it or to functions by name:
 
 ```python
@@ -500,12 +523,9 @@ Hooks run when the app's `local.settings.json` (or the environment) sets
 `PYTHON_ENABLE_WORKER_EXTENSIONS=1`. `extkit extensions APP_DIR` shows which functions it is
 bound to; `EXTKIT_DISABLED_EXTENSIONS=$class_name` switches it off without uninstalling it.
 
-## Develop it
-
-    python -m pip install -e ".[test]"
-    python -m pytest
-    python -m build      # dist/*.whl and dist/*.tar.gz
 """
+    + _README_DEVELOP
+)
 
 # --- app templates ---------------------------------------------------------------------------
 
@@ -530,7 +550,9 @@ _LOCAL_SETTINGS: Final = """\
 """
 
 _REQUIREMENTS: Final = """\
-# The app's packages; extensions are listed here too, one per line (e.g. extkit-timer).
+# The app's packages, one per line; extensions too (e.g. extkit-timer).
+# Until extkit is on a package index, pip finds its wheel in the folder PIP_FIND_LINKS names,
+# or in one named by a line here such as: --find-links ../wheels (relative to this file).
 $extkit_requirement
 """
 

@@ -2,10 +2,13 @@
 
 ``local.settings.json``'s ``Values`` become environment variables (a variable already set in the
 process wins), so the extensions gate ``PYTHON_ENABLE_WORKER_EXTENSIONS`` may live there; its
-``Host.LocalHttpPort`` is the port ``extkit start`` uses without ``--port``. ``host.json`` sets the
-route prefix, the function timeout, connection limits, log levels, and extkit's own options
-(``extkit.*``). A problem is reported with the file it is in; a ``host.json`` with problems leaves
-the defaults in place.
+``Host.LocalHttpPort`` is the port ``extkit start`` uses without ``--port``, and ``Host.CORS`` /
+``Host.CORSCredentials`` say which browser pages may call the app (:mod:`extkit.cors`).
+``host.json`` sets the route prefix, the function timeout, connection limits, log levels, and
+extkit's own options (``extkit.*``). A problem is reported with the file it is in; a
+``host.json`` with problems leaves the defaults in place. A key that neither extkit nor the
+reference host knows is a warning (a typo would otherwise be silently ignored), with the known
+key it most likely misspells.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 from ._app_files import read_json_object, shown
+from ._spelling import did_you_mean
+from .cors import CorsPolicy, parse_cors
 
 __all__ = [
     "DEFAULT_HEADERS_TIMEOUT",
     "DEFAULT_MAX_BODY",
     "HostSettings",
+    "LocalHost",
     "apply_local_settings",
     "python_log_level",
     "read_host_json",
@@ -46,6 +52,56 @@ _LOG_LEVELS: Final[Mapping[str, int]] = {
     "none": logging.CRITICAL + 10,
 }
 _EXTKIT_KEYS: Final = ("disabledExtensions", "maxRequestBodyBytes")
+
+#: The keys a settings file may hold: the ones extkit reads and the ones of the reference's
+#: schema that extkit ignores on purpose. A key maps to the keys of its section when those are
+#: checked too, else to ``None``; ``_ANY`` in a section accepts names of the user's choosing.
+_Keys = Mapping[str, "_Keys | None"]
+_ANY: Final = "*"
+_HOST_JSON_KEYS: Final[_Keys] = {
+    "version": None,
+    "functionTimeout": None,
+    "functions": None,
+    "extkit": None,  # checked strictly below: an unknown extkit.* key is an error
+    "extensions": {
+        "http": dict.fromkeys(
+            (
+                "routePrefix",
+                "customHeaders",
+                "requestHeadersTimeout",  # extkit's, after Kestrel's option of that name
+                "maxConcurrentRequests",
+                "maxOutstandingRequests",
+                "dynamicThrottlesEnabled",
+                "hsts",
+            )
+        ),
+        _ANY: None,  # one section per binding extension (queues, serviceBus, ...)
+    },
+    "logging": dict.fromkeys(("logLevel", "applicationInsights", "fileLoggingMode", "console")),
+    **dict.fromkeys(
+        (
+            "aggregator",
+            "concurrency",
+            "customHandler",
+            "extensionBundle",
+            "healthMonitor",
+            "languageWorker",
+            "managedDependency",
+            "retry",
+            "sendCanceledInvocationsToWorker",
+            "singleton",
+            "telemetryMode",
+            "watchDirectories",
+            "watchFiles",
+        )
+    ),
+}
+_LOCAL_SETTINGS_KEYS: Final[_Keys] = {
+    "IsEncrypted": None,
+    "Values": None,
+    "ConnectionStrings": None,
+    "Host": dict.fromkeys(("LocalHttpPort", "CORS", "CORSCredentials")),
+}
 
 
 def python_log_level(value: str) -> int:
@@ -81,6 +137,8 @@ class HostSettings:
     disabled_extensions: tuple[str, ...] | None = None
     #: ``local.settings.json`` ``Host.LocalHttpPort``, for ``extkit start`` without ``--port``.
     local_http_port: int | None = None
+    #: ``local.settings.json`` ``Host.CORS`` and ``Host.CORSCredentials`` (``None``: no CORS).
+    cors: CorsPolicy | None = None
 
     def log_level(self, category: str = "default") -> int | None:
         """The Python level configured for ``category``, falling back along dotted prefixes
@@ -96,22 +154,50 @@ class HostSettings:
         return None if found is None else python_log_level(found)
 
 
+def _unknown_keys(
+    data: Mapping[str, Any], known: _Keys, where: str, section: str = ""
+) -> list[str]:
+    """A warning for each key of ``data`` (and of its checked sections) that ``known`` lacks."""
+    found = []
+    for key, value in data.items():
+        if key in known:
+            inner = known[key]
+            if inner is not None and isinstance(value, dict):
+                found += _unknown_keys(value, inner, where, f"{section}{key}.")
+        elif _ANY not in known:
+            hint = did_you_mean(key, (name for name in known if name != _ANY))
+            found.append(
+                f"{where}: {section + key!r} is not a setting of extkit or of the reference "
+                f"host{hint}; it has no effect"
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class LocalHost:
+    """What ``local.settings.json``'s ``Host`` section sets."""
+
+    http_port: int | None = None
+    cors: CorsPolicy | None = None
+
+
 def apply_local_settings(
-    root: Path, set_env: Callable[[str, str], None], problems: list[str]
-) -> int | None:
-    """Export ``Values`` (the process environment wins); return ``Host.LocalHttpPort``."""
+    root: Path, set_env: Callable[[str, str], None], problems: list[str], notes: list[str]
+) -> LocalHost:
+    """Export ``Values`` (the process environment wins); return the ``Host`` section."""
     path = root / "local.settings.json"
     if not path.is_file():
-        return None
+        return LocalHost()
     data = read_json_object(path, problems)
     if data is None:
-        return None
+        return LocalHost()
+    notes += _unknown_keys(data, _LOCAL_SETTINGS_KEYS, shown(path))
     if data.get("IsEncrypted") is True:
         problems.append(
             f'{shown(path)}: "IsEncrypted" is true; extkit reads plain values only '
             "(decrypt the file or set IsEncrypted to false)"
         )
-        return None
+        return LocalHost()
     values = data.get("Values", {})
     if not isinstance(values, dict):
         problems.append(f'{shown(path)}: "Values" must be an object of names to strings')
@@ -130,13 +216,43 @@ def apply_local_settings(
         if name not in os.environ:
             set_env(name, text)
     host = data.get("Host", {})
-    port = host.get("LocalHttpPort") if isinstance(host, dict) else None
-    if port is None:
-        return None
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+    if not isinstance(host, dict):
+        problems.append(f'{shown(path)}: "Host" must be an object, got {type(host).__name__}')
+        return LocalHost()
+    port = host.get("LocalHttpPort")
+    if port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
+    ):
         problems.append(f"{shown(path)}: Host.LocalHttpPort must be a port number, got {port!r}")
+        port = None
+    return LocalHost(port, _cors(host, shown(path), problems))
+
+
+def _cors(host: dict[str, Any], where: str, problems: list[str]) -> CorsPolicy | None:
+    """``Host.CORS`` and ``Host.CORSCredentials``, as the reference's local tools read them."""
+    origins, credentials = host.get("CORS", ""), host.get("CORSCredentials", False)
+    if not isinstance(credentials, bool):
+        hint = ""
+        if isinstance(credentials, str) and credentials.strip().lower() in ("true", "false"):
+            hint = f" (did you mean {credentials.strip().lower()}, without quotes?)"
+        problems.append(
+            f"{where}: Host.CORSCredentials must be true or false, got {credentials!r}{hint}"
+        )
+        credentials = False
+    if not isinstance(origins, str):
+        hint = ""
+        if isinstance(origins, list) and all(isinstance(item, str) for item in origins):
+            hint = f" (did you mean {','.join(origins)!r}?)"
+        problems.append(
+            f"{where}: Host.CORS must be a string of origins separated by commas (or \"*\"), "
+            f"got {origins!r}{hint}"
+        )
         return None
-    return port
+    try:
+        return parse_cors(origins, credentials)
+    except ValueError as exc:
+        problems.append(f"{where}: Host.CORS {exc}")
+        return None
 
 
 def _parse_duration(
@@ -193,15 +309,17 @@ def _string_list(value: Any, where: str, problems: list[str]) -> tuple[str, ...]
 
 
 def read_host_json(
-    root: Path, local_port: int | None, problems: list[str], notes: list[str]
+    root: Path, local: LocalHost, problems: list[str], notes: list[str]
 ) -> HostSettings:
     path = root / "host.json"
+    defaults = HostSettings(local_http_port=local.http_port, cors=local.cors)
     if not path.is_file():
         notes.append(f"{shown(path)} not found: using the default host settings")
-        return HostSettings(local_http_port=local_port)
+        return defaults
     before = len(problems)
     data = read_json_object(path, problems) or {}
     where = shown(path)
+    notes += _unknown_keys(data, _HOST_JSON_KEYS, where)
     version = data.get("version", "2.0")
     if version != "2.0":
         problems.append(f'{where}: "version" is {version!r}; expected "2.0"')
@@ -228,7 +346,8 @@ def read_host_json(
     for key in own:
         if key not in _EXTKIT_KEYS:
             problems.append(
-                f"{where}: extkit.{key} is not an extkit setting; known: {', '.join(_EXTKIT_KEYS)}"
+                f"{where}: extkit.{key} is not an extkit setting{did_you_mean(key, _EXTKIT_KEYS)}; "
+                f"known: {', '.join(_EXTKIT_KEYS)}"
             )
     max_body = own.get("maxRequestBodyBytes", DEFAULT_MAX_BODY)
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
@@ -243,7 +362,8 @@ def read_host_json(
         problems,
         unlimited=False,
     )
-    settings = HostSettings(
+    settings = replace(
+        defaults,
         route_prefix=prefix.strip().strip("/"),
         function_timeout=_parse_duration(
             data.get("functionTimeout"), where, "functionTimeout", problems
@@ -258,9 +378,8 @@ def read_host_json(
         disabled_extensions=_string_list(
             own.get("disabledExtensions"), f"{where}: extkit.disabledExtensions", problems
         ),
-        local_http_port=local_port,
     )
-    return settings if len(problems) == before else HostSettings(local_http_port=local_port)
+    return settings if len(problems) == before else defaults
 
 
 def _object(data: dict[str, Any], key: str, where: str, problems: list[str]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from ._bridge import to_completion
 from .context import Context
 from .correlation import current_invocation
 from .errors import ClientDisconnected, RequestBodyTooLarge
-from .http import HttpRequest, HttpResponse, Out, StreamingResponse, _Headers, _to_bytes
+from .http import Headers, HttpRequest, HttpResponse, Out, StreamingResponse, _to_bytes
 
 __all__ = [
     "RequestBody",
@@ -301,6 +301,7 @@ class ResponseStream:
     async def _begin(self, response: StreamingResponse) -> bool:
         """Send the head; whether the content is to be sent after it."""
         self.response = response
+        response._stream = self
         start, whole = self._sending.start(self._scope, response)
         self._gone = asyncio.Event()
         self._state = _SENDING
@@ -487,7 +488,7 @@ def _collected(
     whole = HttpResponse(
         body,
         status_code=response.status_code,
-        headers=_Headers(response.headers),
+        headers=Headers(response.headers),
         mimetype=response.mimetype,
         charset=response.charset,
     )

@@ -225,12 +225,23 @@ class RecordingRegistry(Registry):
 
     def __init__(self, *, keep_calls: bool = True) -> None:
         super().__init__()
-        #: Every call, in order, while ``keep_calls`` is true (a test that runs a million
-        #: invocations turns it off; :func:`invoke` still collects each invocation's calls).
-        self.calls: list[HookCall] = []
+        #: Whether every call is kept in :attr:`calls` (a test that runs a million invocations
+        #: turns it off; :func:`invoke` still collects each invocation's calls).
         self.keep_calls = keep_calls
+        self._calls: list[HookCall] = []
         self._calls_lock = threading.Lock()
         self.hook_observer = self._observe
+
+    @property
+    def calls(self) -> list[HookCall]:
+        """Every call, in order, since ``keep_calls`` was turned on (the list keeps filling)."""
+        if not self.keep_calls:
+            raise RuntimeError(
+                "this RecordingRegistry keeps no calls (keep_calls=False, as the extkit_registry "
+                "fixture's): ask for the extkit_hook_calls fixture, set keep_calls = True, or use "
+                "the hook_names() of each invoke() result"
+            )
+        return self._calls
 
     def add(self, *extensions: type) -> None:
         """Register app extension classes imported before this registry existed (the import
@@ -244,7 +255,7 @@ class RecordingRegistry(Registry):
         """``"Extension.hook"`` for every recorded call (of one invocation, if given)."""
         return [
             str(call)
-            for call in list(self.calls)
+            for call in list(self.calls)  # raises when no calls are kept
             if invocation_id is None or call.invocation_id == invocation_id
         ]
 
@@ -259,13 +270,22 @@ class RecordingRegistry(Registry):
         call = HookCall(entry.name, hook, entry.scope, function_name, invocation_id, phase)
         if self.keep_calls:
             with self._calls_lock:
-                self.calls.append(call)
+                self._calls.append(call)
         capturing = _capturing.get()
         if capturing is not None:
             capturing.append(call)
 
 
 # --- invoking -------------------------------------------------------------------------------------
+
+
+#: Why an invocation has no hook calls to show: its engine's registry records none.
+_NOT_RECORDED: Final = (
+    "hook calls are recorded only when the engine's registry is a RecordingRegistry, and this "
+    "one's is not a RecordingRegistry: in a test ask for the extkit_engine fixture; elsewhere make "
+    "the registry current before defining extensions (with isolated_registry(RecordingRegistry())"
+    " as registry: ...) and load functions with Engine(registry=registry, enabled=True)"
+)
 
 
 @dataclass
@@ -276,9 +296,17 @@ class InvocationResult:
     context: Context
     error: BaseException | None
     records: list[logging.LogRecord]
-    hook_calls: list[HookCall]
+    #: ``None`` when the engine's registry does not record (asking for the calls then raises).
+    _hook_calls: list[HookCall] | None
     response: HttpResponse | None = None
     _result: Any = None
+
+    @property
+    def hook_calls(self) -> list[HookCall]:
+        """Each hook call of this invocation, in the order they ran."""
+        if self._hook_calls is None:
+            raise RuntimeError(_NOT_RECORDED)
+        return self._hook_calls
 
     @property
     def result(self) -> Any:
@@ -316,13 +344,16 @@ def invoke(
     """Invoke a loaded function once through the engine; never raises the function's error.
 
     Hook calls are captured when the engine's registry is a :class:`RecordingRegistry` (the
-    ``extkit_registry`` fixture is one).
+    ``extkit_registry`` fixture is one); otherwise asking the result for them raises.
     """
     context = context if context is not None else function.new_context()
-    return _observed(context, lambda: function.invoke(func_args, context))
+    recording = isinstance(function.engine.registry, RecordingRegistry)
+    return _observed(context, lambda: function.invoke(func_args, context), recording=recording)
 
 
-def _observed(context: Context, run: Callable[[], Any]) -> InvocationResult:
+def _observed(
+    context: Context, run: Callable[[], Any], *, recording: bool = True
+) -> InvocationResult:
     """Run one invocation, collecting its hook calls and log records; keep its exception."""
     calls: list[HookCall] = []
     token = _capturing.set(calls)
@@ -340,7 +371,7 @@ def _observed(context: Context, run: Callable[[], Any]) -> InvocationResult:
         context=context,
         error=error,
         records=captured.for_invocation(context.invocation_id),
-        hook_calls=calls,
+        _hook_calls=calls if recording else None,
         _result=result,
     )
 

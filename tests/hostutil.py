@@ -19,6 +19,9 @@ Typical use::
 - The process is always stopped when the ``with`` block ends (SIGTERM, then SIGKILL after a
   deadline); :meth:`HostProcess.stop` stops it earlier and returns its exit code.
 - :func:`run_host_to_exit` runs a host that is expected to exit by itself (a bad app).
+- :func:`required_program` finds a server or browser a test starts (``redis-server``,
+  ``chromium``): missing, the test is skipped, or fails when ``EXTKIT_REQUIRE_SERVERS`` is set
+  (CI installs them, so there a missing one is a broken set-up, not a reason to skip).
 - :func:`app_copy` copies a fixture app with a ``host.json`` of the test's own.
 - The environment is this process's, minus variables that change the host's behaviour
   (``EXTKIT_*``, ``OTEL_*``, the extensions gate, worker and thread counts), with
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 __all__ = [
     "HostProcess",
@@ -51,6 +55,7 @@ __all__ = [
     "app_copy",
     "free_port",
     "host_environment",
+    "required_program",
     "run_host_to_exit",
     "running_host",
     "wait_until",
@@ -70,6 +75,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def required_program(name: str, apt_package: str) -> str:
+    """The path of program ``name``; skip the test without it (fail under
+    ``EXTKIT_REQUIRE_SERVERS``), naming the Debian package to install."""
+    found = shutil.which(name)
+    if found is None:
+        why = f"{name} is not installed (Debian: apt-get install {apt_package})"
+        if os.environ.get("EXTKIT_REQUIRE_SERVERS"):
+            pytest.fail(why)
+        pytest.skip(why)
+    return found
 
 
 def app_copy(source: Path, tmp: Path, **host_json: Any) -> Path:

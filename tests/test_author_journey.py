@@ -1,13 +1,16 @@
-"""The extension author's whole path, for real: docs/getting-started.md, step by step.
+"""The install and author pages, followed literally: their commands typed into a terminal.
 
-A fresh virtual environment gets extkit (built from this source tree) the way a user installs a
-package; ``extkit new-extension`` scaffolds the tutorial's extension, whose code is taken from the
-tutorial page itself; ``python -m build`` makes its wheel and sdist; ``extkit new-app`` writes an
-app whose ``requirements.txt`` lists the wheel and whose function code calls ``configure()``;
-``pip install -r`` installs it; the extension's own tests run against the installed wheel (through
-extkit's pytest plugin); ``extkit start`` serves the app as a subprocess and a real HTTP request
-shows the hooks ran. Then the bundled timer and tracing extensions are installed and
-``extkit extensions`` lists all three.
+``docs/getting-started.md``: a fresh work folder holding a clone of this repository in
+``extkit/``, where the page says to have extkit's source; then the page's console blocks, command
+by command and in order, in one bash session (``cd``, ``export`` and activated virtualenvs last,
+as in a terminal), and the page's file blocks written where and when the page shows them. The
+command that starts the host keeps its terminal; the commands after it go to a second terminal,
+and Ctrl+C stops the host, as the page says. The ``extkit`` commands that docs/cli.md and
+docs/host.md show on the tutorial's app run after it, from the work folder.
+
+``docs/packaging.md``: each console block is one way to install, run in a fresh virtualenv of its
+own, in page order, in a work folder with a clone of this repository in ``extkit/`` and the
+extension ``extkit new-extension stopwatch`` writes, as a tagged git repository.
 
 Needs the package index (pip downloads extkit's dependencies and setuptools for the builds).
 """
@@ -15,238 +18,215 @@ Needs the package index (pip downloads extkit's dependencies and setuptools for 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
+import shlex
 import subprocess
-import venv
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import hostutil
+import httpx
 import pytest
-from test_docs import DOCS, code_blocks, project_files
+from hostutil import START_TIMEOUT, wait_until
+from terminal import Terminal, clone_checkout, reader_environment
+from test_docs import DOCS, Block, code_blocks
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = DOCS / "getting-started.md"
-STEP_TIMEOUT = 600  # seconds for one pip or build step (downloads included)
+pytestmark = pytest.mark.slow
 
-
-def _run(args: Sequence[str | os.PathLike[str]], *, cwd: Path) -> str:
-    """Run one step; fail the test with its output if it fails."""
-    done = subprocess.run(
-        [os.fspath(arg) for arg in args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=STEP_TIMEOUT,
-        env=hostutil.host_environment({"PIP_DISABLE_PIP_VERSION_CHECK": "1"}),
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"{' '.join(map(str, args))} exited with {done.returncode}\n"
-            f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
-        )
-    return done.stdout
+THIS_FILE = "tests/test_author_journey.py"
 
 
-def _source_copy(source: Path, target: Path) -> Path:
-    """A clean copy of a source tree to build from (no build leftovers in the work tree)."""
-    shutil.copytree(
-        source,
-        target,
-        ignore=shutil.ignore_patterns(
-            "*.egg-info",
-            "build",
-            "dist",
-            "__pycache__",
-            ".*",
-            "tests",
-            "docs",
-            "bench",
-            "extensions",
-        ),
-    )
-    return target
+def _ours(page: Path, test_name: str) -> list[Block]:
+    """The page's blocks, files and the console blocks this test runs, in page order."""
+    return [
+        block
+        for block in code_blocks(page)
+        if block.file is not None
+        or (block.language == "console" and block.marker == (THIS_FILE, test_name))
+    ]
 
 
-def _write(root: Path, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        (root / relative).write_text(text, encoding="utf-8")
+def _write(block: Block, root: Path) -> None:
+    assert block.file is not None
+    target = root / block.file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(block.code.split("\n", 1)[1], encoding="utf-8")
 
 
-@dataclass(frozen=True)
-class UserEnvironment:
-    """A fresh virtual environment with extkit installed, as a user has it."""
-
-    python: Path
-    extkit: Path
-
-    @property
-    def pip(self) -> list[str | os.PathLike[str]]:
-        return [self.python, "-m", "pip", "install", "--quiet"]
-
-    def installed(self, cwd: Path) -> dict[str, Any]:
-        """``extkit extensions --json``'s installed extensions, by entry-point name."""
-        listing = json.loads(_run([self.extkit, "extensions", "--json"], cwd=cwd))
-        return {item["name"]: item for item in listing["installed"]}
+def _port_of(command: str) -> int:
+    words = shlex.split(command)
+    return int(words[words.index("--port") + 1]) if "--port" in words else 7071
 
 
-@pytest.fixture(scope="module")
-def user_env(tmp_path_factory: pytest.TempPathFactory) -> UserEnvironment:
-    """extkit installed from its source into a new virtual environment, with pytest and build,
-    as the getting-started page has the reader do."""
-    root = tmp_path_factory.mktemp("user")
-    venv.EnvBuilder(with_pip=True).create(root / ".venv")
-    env = UserEnvironment(root / ".venv" / "bin" / "python", root / ".venv" / "bin" / "extkit")
-    _run([*env.pip, _source_copy(ROOT, root / "src" / "extkit"), "pytest", "build"], cwd=root)
-    return env
-
-
-@pytest.mark.slow
-def test_an_author_ships_an_extension_to_an_app(user_env: UserEnvironment, tmp_path: Path) -> None:
-    files = project_files(PAGE)
-    commands = [command for block in code_blocks(PAGE) for command in block.commands()]
-    assert "extkit new-extension stopwatch" in commands
-    assert "python -m build extkit-stopwatch" in commands
-    assert "extkit new-app hello-app" in commands
-
-    python, extkit_cli, pip = user_env.python, user_env.extkit, user_env.pip
-    # 1. Scaffold; 2-3. the tutorial's code and test replace the generated example.
-    _run([extkit_cli, "new-extension", "stopwatch"], cwd=tmp_path)
-    extension = tmp_path / "extkit-stopwatch"
-    assert (extension / "src" / "extkit_stopwatch" / "__init__.py").is_file()
-    pyproject = (extension / "pyproject.toml").read_text(encoding="utf-8")
-    assert 'stopwatch = "extkit_stopwatch:StopwatchExtension"' in pyproject
-    _write(tmp_path, {path: text for path, text in files.items() if "extkit-stopwatch/" in path})
-    _run([*pip, "-e", "."], cwd=extension)
-    pytest_run = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    assert "\n1 passed" in _run(pytest_run, cwd=extension)
-
-    # 4. Build the wheel and the sdist.
-    _run([python, "-m", "build", "extkit-stopwatch"], cwd=tmp_path)
-    built = sorted(path.name for path in (extension / "dist").iterdir())
-    assert built == ["extkit_stopwatch-0.1.0-py3-none-any.whl", "extkit_stopwatch-0.1.0.tar.gz"]
-
-    # 5. An app that lists the wheel in requirements.txt and configures it in function code.
-    _run([extkit_cli, "new-app", "hello-app"], cwd=tmp_path)
-    app = tmp_path / "hello-app"
-    settings = json.loads((app / "local.settings.json").read_text(encoding="utf-8"))
-    assert settings["Values"]["PYTHON_ENABLE_WORKER_EXTENSIONS"] == "1"
-    _write(tmp_path, {path: text for path, text in files.items() if "hello-app/" in path})
-    _run([*pip, "-r", "requirements.txt"], cwd=app)
-    listing = json.loads(_run([extkit_cli, "extensions", ".", "--json"], cwd=app))
-    installed = {item["name"]: item for item in listing["installed"]}
-    assert installed["stopwatch"]["distribution"] == "extkit-stopwatch"
-    assert installed["stopwatch"]["version"] == "0.1.0"
-    assert listing["app"]["gate"] is True
-    assert [item["name"] for item in listing["app"]["registered"]] == ["StopwatchExtension"]
-
-    # The extension's own tests pass against the installed wheel, through extkit's plugin.
-    shutil.rmtree(extension / "src")  # so only the installed wheel can be imported
-    assert "\n1 passed" in _run(pytest_run, cwd=extension)
-
-    # 6. The host serves the app; a real request shows the hooks ran, configured by the app.
-    original = hostutil._command
-    hostutil._command = lambda app_dir, args: [str(python), "-m", "extkit", "start",
-                                               os.fspath(app_dir), *args]  # fmt: skip
+@contextmanager
+def _serving(shell: Terminal, command: str) -> Iterator[str]:
+    """Type an ``extkit start`` command, wait until the host answers; Ctrl+C it afterwards.
+    Yields the host's base URL."""
+    base_url = f"http://127.0.0.1:{_port_of(command)}"
     try:
-        with hostutil.running_host(app, "--log-format", "json", cwd=tmp_path) as host:
-            response = host.get("/api/HttpTrigger", params={"name": "Ada"})
-            assert response.status_code == 200, host.describe()
-            assert re.fullmatch(r"Hello, Ada! \(TimeElapsed: \d+\.\d{6} sec\)", response.text)
-            invocation_id = response.headers["x-invocation-id"]
-            line = host.wait_for_log(
-                lambda line: str(line.get("event", "")).startswith(
-                    "Time taken to execute HttpTrigger is "
-                )
-            )
-            assert line["logger"] == "extkit.extensions.StopwatchExtension"
-            assert line["invocation_id"] == invocation_id
-            assert line["function_name"] == "HttpTrigger"
-            started = host.wait_for_log(
-                lambda line: line.get("event") == "Recording start time of HttpTrigger"
-            )
-            assert started["invocation_id"] == invocation_id
-            assert host.stop() == 0
-    finally:
-        hostutil._command = original
+        httpx.get(f"{base_url}/admin/host/ping", timeout=1.0)
+        pytest.fail(f"something already serves {base_url}; the page's host needs that port")
+    except httpx.TransportError:
+        pass
+    shell.type(command)
 
-    # The bundled extensions, once installed, are listed next to the author's.
-    _run(
-        [
-            *pip,
-            _source_copy(ROOT / "extensions" / "timer", tmp_path / "src" / "timer"),
-            _source_copy(ROOT / "extensions" / "tracing", tmp_path / "src" / "tracing"),
-        ],
-        cwd=tmp_path,
-    )
-    by_name = user_env.installed(tmp_path)
-    assert sorted(by_name) == ["stopwatch", "timer", "tracing"]
-    assert by_name["timer"]["distribution"] == "extkit-timer"
-    assert by_name["tracing"]["distribution"] == "extkit-tracing"
-    assert all(item["scope"] == "app" and item["error"] is None for item in by_name.values())
-    text = _run([extkit_cli, "extensions", "hello-app"], cwd=tmp_path)
-    assert "TimerExtension" in text and "TracingExtension" in text
-    assert "StopwatchExtension" in text
+    def answers() -> bool:
+        try:
+            httpx.get(f"{base_url}/admin/host/ping", timeout=1.0)
+            return True
+        except httpx.TransportError:
+            if shell.poll() is not None:
+                pytest.fail(f"$ {command} ended before serving\n{shell.describe()}")
+            return False
+
+    wait_until(answers, timeout=START_TIMEOUT, what=f"{command!r} to serve {base_url}")
+    yield base_url
+    shell.interrupt()  # Ctrl+C
+    status, _ = shell.wait(timeout=30)
+    assert status == 0, f"$ {command} exited with {status} after Ctrl+C\n{shell.describe()}"
 
 
-def _requirements_from_docs(wheel: Path, vcs_url: str) -> str:
-    """The requirements.txt of docs/packaging.md, its example lines made real: the wheel and
-    the VCS URL point at what this test built (the by-name line needs the package index)."""
-    (block,) = [b for b in code_blocks(DOCS / "packaging.md") if b.language == "text"]
-    lines = []
-    for line in block.code.splitlines():
-        if line.startswith("#   "):
-            requirement = line[4:]
-            if requirement.startswith("./vendor/"):
-                lines.append(str(wheel))
-            elif " @ git+" in requirement:
-                lines.append(requirement.partition(" @ ")[0] + " @ " + vcs_url)
-        else:
-            lines.append(line)
-    return "\n".join(lines) + "\n"
+def test_the_getting_started_page_works_as_written(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    clone_checkout(work / "extkit")
+    page = DOCS / "getting-started.md"
+    blocks = _ours(page, "test_the_getting_started_page_works_as_written")
+    outputs: dict[str, str] = {}
+    with Terminal(work) as first, Terminal(work) as second:
+        shell, host = first, None
+        for block in blocks:
+            if block.file is not None:
+                _write(block, work)
+                continue
+            for command in block.commands():
+                if command.startswith("extkit start"):
+                    assert host is None, "the page starts a second host"
+                    host = _serving(first, command)
+                    host.__enter__()
+                    shell = second  # the page goes on in a second terminal
+                    continue
+                outputs[command] = shell.run(command)
+        assert host is not None, "the page never starts the host"
+        host.__exit__(None, None, None)  # Ctrl+C, as the page says
+        curl_output = next(out for command, out in outputs.items() if command.startswith("curl"))
+        host_screen = first.screen()
+
+        # What the page says happened, happened.
+        assert re.search(r"\b1 passed\b", outputs["python -m pytest"]), outputs["python -m pytest"]
+        assert (work / "wheels" / "extkit_stopwatch-0.1.0-py3-none-any.whl").is_file()
+        listing = outputs["extkit extensions ."]
+        assert re.search(r"stopwatch\s+app\s+extkit-stopwatch 0\.1\.0", listing), listing
+        assert "(extensions gate on)" in listing and "StopwatchExtension" in listing
+        # The app's environment has the wheel; the work folder's keeps the editable install.
+        app_site = list((work / "hello-app" / ".venv").glob("lib/python*/site-packages"))
+        assert (app_site[0] / "extkit_stopwatch" / "__init__.py").is_file()
+        assert not list((work / ".venv").glob("lib/python*/site-packages/extkit_stopwatch/"))
+
+        response = curl_output[curl_output.find("HTTP/") :]  # after curl's progress meter
+        head, _, body = response.replace("\r\n", "\n").partition("\n\n")
+        assert head.startswith("HTTP/1.1 200"), curl_output
+        assert re.fullmatch(r"Hello, Ada! \(TimeElapsed: \d+\.\d{6} sec\)", body.strip()), body
+        (invocation_id,) = re.findall(r"(?im)^x-invocation-id: (\S+)$", head)
+        for event in ("Recording start time of HttpTrigger", "Time taken to execute HttpTrigger"):
+            lines = [line for line in host_screen.splitlines() if event in line]
+            assert lines and f"invocation_id={invocation_id}" in lines[0], host_screen
+
+        # docs/cli.md and docs/host.md show commands on this app, from the work folder.
+        first.run(f"cd {shlex.quote(str(work))}")
+        for other in ("cli.md", "host.md"):
+            for block in _ours(DOCS / other, "test_the_getting_started_page_works_as_written"):
+                for command in block.commands():
+                    if command.startswith("extkit start"):
+                        with _serving(first, command) as base_url:
+                            assert httpx.get(f"{base_url}/api/HttpTrigger").status_code == 200
+                    else:
+                        outputs[command] = first.run(command)
+        assert "StopwatchExtension" in outputs["extkit extensions hello-app"]
+
+        # The bundled extensions install from the clone, next to the author's.
+        first.run("python -m pip install ./extkit/extensions/timer ./extkit/extensions/tracing")
+        listed = json.loads(first.run("extkit extensions hello-app --json"))
+        by_name = {item["name"]: item for item in listed["installed"]}
+        assert sorted(by_name) == ["stopwatch", "timer", "tracing"]
+        assert all(item["scope"] == "app" and item["error"] is None for item in by_name.values())
+        registered = [item["name"] for item in listed["app"]["registered"]]
+        assert sorted(registered) == ["StopwatchExtension", "TimerExtension", "TracingExtension"]
 
 
-@pytest.mark.slow
-def test_an_extension_installs_from_a_path_a_vcs_url_and_requirements(
-    user_env: UserEnvironment, tmp_path: Path
-) -> None:
-    """docs/packaging.md: from a folder, a wheel, a VCS URL and a requirements file."""
-    pip = user_env.pip
-    uninstall = [user_env.python, "-m", "pip", "uninstall", "--yes", "--quiet"]
-    _run([*uninstall, "extkit-stopwatch"], cwd=tmp_path)  # an earlier test may have installed it
-    assert "stopwatch" not in user_env.installed(tmp_path)
-    _run([user_env.extkit, "new-extension", "stopwatch"], cwd=tmp_path)
-    source = tmp_path / "extkit-stopwatch"
+#: How ``pip`` installed each distribution, from its PEP 610 ``direct_url.json``.
+_HOW_INSTALLED = """
+import json, sys
+from importlib.metadata import PackageNotFoundError, distribution
+found = {}
+for name in sys.argv[1:]:
+    try:
+        text = distribution(name).read_text("direct_url.json")
+    except PackageNotFoundError:
+        continue
+    data = json.loads(text) if text else {}
+    kinds = [kind for kind in ("dir_info", "vcs_info", "archive_info") if kind in data]
+    found[name] = kinds[0] if kinds else "by name"
+print(json.dumps(found))
+"""
+
+
+def _tagged_repository(folder: Path) -> None:
     git = ["git", "-c", "user.name=Author", "-c", "user.email=author@example.invalid"]
-    _run([*git, "init", "--quiet"], cwd=source)
-    _run([*git, "add", "."], cwd=source)
-    _run([*git, "commit", "--quiet", "-m", "extkit-stopwatch 0.1.0"], cwd=source)
-    _run([*git, "tag", "v0.1.0"], cwd=source)
-    # "name @ URL" requirements need a host in the URL: file://localhost/... is a local repo.
-    vcs_url = f"git+file://localhost{source.as_posix()}@v0.1.0"
-    _run([user_env.python, "-m", "build", "--outdir", tmp_path / "dist", source], cwd=tmp_path)
-    wheel = tmp_path / "dist" / "extkit_stopwatch-0.1.0-py3-none-any.whl"
+    for args in (["init", "--quiet"], ["add", "."], ["commit", "--quiet", "-m", "0.1.0"]):
+        subprocess.run([*git, *args], cwd=folder, check=True, capture_output=True, timeout=60)
+    subprocess.run([*git, "tag", "v0.1.0"], cwd=folder, check=True, capture_output=True)
 
-    for target in ["./extkit-stopwatch", str(wheel), f"extkit-stopwatch @ {vcs_url}"]:
-        _run([*pip, target], cwd=tmp_path)
-        listed = user_env.installed(tmp_path)["stopwatch"]
-        assert (listed["distribution"], listed["version"]) == ("extkit-stopwatch", "0.1.0")
-        assert listed["source"] == "extkit_stopwatch:StopwatchExtension"
-        _run([*uninstall, "extkit-stopwatch"], cwd=tmp_path)
-        assert "stopwatch" not in user_env.installed(tmp_path)
 
-    for chosen in ("wheel", "vcs"):
-        text = _requirements_from_docs(wheel, vcs_url)
-        keep = str(wheel) if chosen == "wheel" else vcs_url
-        requirements = [
-            line for line in text.splitlines() if "stopwatch" not in line or keep in line
-        ]
-        (tmp_path / "requirements.txt").write_text("\n".join(requirements) + "\n")
-        _run([*pip, "-r", "requirements.txt"], cwd=tmp_path)
-        assert user_env.installed(tmp_path)["stopwatch"]["version"] == "0.1.0"
-        _run([*uninstall, "extkit-stopwatch"], cwd=tmp_path)
+def test_the_packaging_page_installs_work_as_written(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    clone_checkout(work / "extkit")
+    page = DOCS / "packaging.md"
+    checked = [
+        b
+        for b in code_blocks(page)
+        if b.marker == (THIS_FILE, "test_the_packaging_page_installs_work_as_written")
+    ]
+    (requirements,) = [b for b in checked if b.language == "text"]
+    assert requirements.code.startswith("# requirements.txt\n")
+    (work / "requirements.txt").write_text(requirements.code, encoding="utf-8")
+    env = reader_environment()
+    with Terminal(work, env) as setup:  # the layout the page speaks of
+        setup.run("python -m venv .author && .author/bin/python -m pip install -q ./extkit")
+        setup.run(".author/bin/extkit new-extension stopwatch")
+    _tagged_repository(work / "extkit-stopwatch")
+
+    installed_by_block = []
+    with Terminal(work, env) as shell:
+        for number, block in enumerate(b for b in checked if b.language == "console"):
+            venv = tmp_path / f"venv-{number}"  # a fresh one, outside the work folder
+            shell.run(f"python -m venv {venv} && . {venv}/bin/activate")
+            output = ""
+            for command in block.commands():
+                output = shell.run(command)
+            how = json.loads(
+                shell.run(f"python -c '{_HOW_INSTALLED}' extkit extkit-stopwatch").splitlines()[-1]
+            )
+            installed_by_block.append((block.commands()[-1], how, output))
+            shell.run("deactivate")
+
+    by_name = "by name"  # found by pip as a requirement, in wheels/ through PIP_FIND_LINKS
+    expected = [
+        {"extkit": "dir_info"},
+        {"extkit": "vcs_info"},
+        {"extkit": "archive_info"},
+        {"extkit": by_name, "extkit-stopwatch": "dir_info"},
+        {},  # the build block installs build only
+        {"extkit": by_name, "extkit-stopwatch": "dir_info"},
+        {"extkit": by_name, "extkit-stopwatch": "archive_info"},
+        {"extkit": by_name, "extkit-stopwatch": "vcs_info"},
+        {"extkit": by_name, "extkit-stopwatch": "archive_info"},  # -r requirements.txt
+    ]
+    assert [how for _, how, _ in installed_by_block] == expected, installed_by_block
+    dist = work / "extkit-stopwatch" / "dist"
+    built = sorted(path.name for path in dist.iterdir())
+    assert built == ["extkit_stopwatch-0.1.0-py3-none-any.whl", "extkit_stopwatch-0.1.0.tar.gz"]
+    last_command, _, listing = installed_by_block[-1]
+    assert last_command == "extkit extensions"
+    assert re.search(r"stopwatch\s+app\s+extkit-stopwatch 0\.1\.0", listing), listing

@@ -136,6 +136,14 @@ def test_function_that_raises_fails_with_a_generic_body() -> None:
     assert f"answered 500 (invocation {found.group(1)})" in run.stderr
 
 
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_key_in_the_url_of_a_failure_is_redacted(log_format: str) -> None:
+    run = invoke(CLI_APP, "Fails", "--param", "code=k3y-1n-a-url", "--log-format", log_format)
+    assert run.code == 1
+    assert "kaboom at http://localhost/api/Fails?code=REDACTED" in run.stderr
+    assert "k3y-1n-a-url" not in run.stdout + run.stderr
+
+
 def test_rejected_invocation_fails() -> None:
     run = invoke(CLI_APP, "Echo", "--param", "id=1", "--param", "deny=yes")
     assert run.code == 1

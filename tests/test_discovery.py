@@ -353,3 +353,40 @@ def test_an_app_extension_class_is_recognised_as_one() -> None:
 
     assert hooks_of(Only) == ("app", ["shutdown_app_level"])
     assert hooks_of(object()) == (None, [])
+
+
+def test_an_unrecognised_gate_is_one_warning_line_and_the_hint_names_where_it_comes_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """local.settings.json says 1, the environment says 'maybe': the environment wins, and the
+    listing says so instead of advising to set what local.settings.json already sets."""
+    app = _write_app(tmp_path / "app", gate="1")
+    monkeypatch.setenv("PYTHON_ENABLE_WORKER_EXTENSIONS", "maybe")
+    assert main(["extensions", str(app)]) == 0
+    captured = capsys.readouterr()
+    (warning,) = captured.err.splitlines()
+    assert warning.startswith("extkit extensions: warning: PYTHON_ENABLE_WORKER_EXTENSIONS='maybe'")
+    assert "RuntimeWarning" not in warning
+    (gate_line,) = [line for line in captured.out.splitlines() if "extensions gate" in line]
+    assert "PYTHON_ENABLE_WORKER_EXTENSIONS is 'maybe' in the environment" in gate_line
+    assert "overrides local.settings.json" in gate_line
+
+
+@pytest.mark.parametrize(
+    ("gate", "says"),
+    [
+        ("0", "local.settings.json sets PYTHON_ENABLE_WORKER_EXTENSIONS to '0'"),
+        (None, "set PYTHON_ENABLE_WORKER_EXTENSIONS=1 in local.settings.json"),
+    ],
+)
+def test_the_gate_hint_names_local_settings_when_the_value_is_from_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gate: str | None, says: str
+) -> None:
+    monkeypatch.delenv("PYTHON_ENABLE_WORKER_EXTENSIONS", raising=False)
+    app = _write_app(tmp_path / "app", gate=gate or "")
+    if gate is None:
+        (app / "local.settings.json").write_text('{"Values": {}}', encoding="utf-8")
+    text = render_report(list_extensions(app))
+    (gate_line,) = [line for line in text.splitlines() if "extensions gate" in line]
+    assert says in gate_line
+    assert "the environment overrides local.settings.json" in gate_line

@@ -2,10 +2,10 @@
 
 How each fenced block is checked:
 
-- ``python``: executed, in page order, in one namespace per page (like a doctest session), in a
-  fresh registry and an empty working folder. A block whose first line is a file name comment
-  (``# hello-app/function_app.py``) is a file of a project the page builds instead: it is
-  compiled here, and the page's files are exercised together by the test named in
+- ``python``: a page's blocks, pasted in order into one file, run in a fresh interpreter, as a
+  reader runs them (``tests/test_docs_pages.py``). A block whose first line is a file name
+  comment (``# hello-app/function_app.py``) is a file of a project the page builds instead: it
+  is compiled here, and the page's files are exercised together by the test named in
   ``PROJECT_CHECKS`` (getting-started's also by the end-to-end journey test).
 - ``console``: each ``$ extkit ...`` command must parse with extkit's real command-line parser
   (so every flag the docs show exists); the block must be preceded by a marker comment
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apputil import write_app
 
 import extkit
 from extkit import isolated_registry
@@ -145,6 +146,12 @@ def test_there_are_docs() -> None:
         assert expected in names
 
 
+def test_the_index_lists_every_page() -> None:
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(([\w-]+\.md)(?:#[\w-]+)?\)", index))
+    assert linked == {page.name for page in PAGES if page.name != "index.md"}
+
+
 @pytest.mark.parametrize("block", _all_blocks(), ids=lambda block: block.where)
 def test_every_block_has_a_checked_language(block: Block) -> None:
     assert block.language in LANGUAGES, (
@@ -236,28 +243,6 @@ def in_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     yield tmp_path
 
 
-@pytest.mark.parametrize(
-    "page",
-    [p for p in PAGES if any(b.language == "python" and b.file is None for b in code_blocks(p))],
-    ids=lambda page: page.name,
-)
-def test_python_blocks_run(page: Path, in_empty_folder: Path, restore_logging: None) -> None:
-    """The page's python blocks, run in order in one namespace, as a reader would paste them."""
-    namespace: dict[str, Any] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
-    ran = 0
-    with isolated_registry(RecordingRegistry(keep_calls=False)):
-        for block in code_blocks(page):
-            if block.language != "python" or block.file is not None:
-                continue
-            code = compile(block.code, block.where, "exec")
-            try:
-                exec(code, namespace)
-            except Exception as exc:
-                raise AssertionError(f"{block.where}: the code block raised {exc!r}") from exc
-            ran += 1
-    assert ran > 0
-
-
 # --- project files, exercised together --------------------------------------------------------
 
 
@@ -302,7 +287,7 @@ def check_getting_started(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             app.shutdown()
             app.loaded.unload()
     requirements = (root / "hello-app" / "requirements.txt").read_text(encoding="utf-8")
-    assert "../extkit-stopwatch/dist/extkit_stopwatch-0.1.0-py3-none-any.whl" in requirements
+    assert requirements.splitlines() == ["extkit>=0.1", "extkit-stopwatch>=0.1"]
 
 
 #: Pages that build a project from file blocks -> the check that runs those files together.
@@ -359,7 +344,7 @@ def test_host_page_settings_are_what_the_loader_reads(
     from extkit.loader import load_app
 
     blocks = [json.loads(b.code) for b in code_blocks(DOCS / "host.md") if b.language == "json"]
-    function_json, local_settings, host_json = blocks
+    function_json, local_settings, host_json, _cors_settings = blocks
     monkeypatch.delenv("PYTHON_ENABLE_WORKER_EXTENSIONS", raising=False)
     monkeypatch.delenv("EXTKIT_DISABLED_EXTENSIONS", raising=False)
     app_dir = tmp_path / "app"
@@ -393,3 +378,24 @@ def test_host_page_settings_are_what_the_loader_reads(
         finally:
             app.unload()
     assert "PYTHON_ENABLE_WORKER_EXTENSIONS" not in os.environ
+
+
+def test_host_page_cors_example_is_what_the_loader_reads(tmp_path: Path) -> None:
+    """docs/host.md's CORS section: its local.settings.json, as the host reads it."""
+    from extkit.cors import CorsPolicy
+    from extkit.loader import load_app
+
+    blocks = [json.loads(b.code) for b in code_blocks(DOCS / "host.md") if b.language == "json"]
+    cors_settings = blocks[3]
+    assert "CORS" in cors_settings["Host"]
+    function_app = "import extkit\napp = extkit.FunctionApp()\n@app.route()\ndef hi(req): ...\n"
+    files = {"local.settings.json": cors_settings, "function_app.py": function_app}
+    with isolated_registry():
+        app = load_app(write_app(tmp_path, files))
+        try:
+            assert app.settings.cors == CorsPolicy(
+                origins=frozenset({"http://localhost:5173", "https://shop.example.com"}),
+                credentials=True,
+            )
+        finally:
+            app.unload()

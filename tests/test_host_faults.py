@@ -233,5 +233,8 @@ def test_a_request_with_content_length_and_transfer_encoding_is_answered_then_cl
     assert time.monotonic() - started < 3.0, "the server left the connection open"
     head = received.split(b"\r\n\r\n", 1)[0].lower()
     assert head.startswith(b"http/1.1 "), received
-    assert b"connection: close" in head and b"x-invocation-id: " in head
+    assert b"connection: close" in head
+    # httptools (the default where installed) refuses such a request itself (400, before the
+    # app: no invocation); on h11 the host answers it.
+    assert head.startswith(b"http/1.1 400 ") or b"x-invocation-id: " in head, received
     assert received.count(b"HTTP/1.1 ") == 1, received

@@ -46,6 +46,15 @@ def test_unknown_path_is_404(host: HostProcess) -> None:
     assert host.get("/items/42").status_code == 404  # the route prefix is required
 
 
+def test_the_root_says_where_the_functions_are(host: HostProcess) -> None:
+    """A newcomer who opens http://127.0.0.1:7071/ learns the routes are under /api/."""
+    response = host.get("/")
+    assert response.status_code == 404
+    assert response.text.startswith("Not Found: this extkit host serves its functions at /api/")
+    assert "/api/items/{id:int}" in response.text
+    assert host.get("/api/no/such/function").text == "Not Found"
+
+
 def test_other_methods_get_405_with_allow(host: HostProcess) -> None:
     response = host.request("DELETE", "/api/items/42")
     assert response.status_code == 405

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -72,8 +74,6 @@ def test_sigterm_drains_in_flight_requests_then_runs_shutdown_hooks(tmp_path: Pa
 
 
 def test_sigint_stops_gracefully_too(tmp_path: Path) -> None:
-    import signal
-
     marker = tmp_path / "shutdown.txt"
     with running_host(APPS / "host_basic", env={"PROBE_SHUTDOWN_FILE": str(marker)}) as host:
         host.signal(signal.SIGINT)
@@ -228,3 +228,39 @@ def test_workers_serve_from_several_processes_and_run_timers_in_one() -> None:
         ]
         assert len(listening) == 2
         assert host.stop() == 0
+
+
+def test_a_worker_that_dies_is_replaced() -> None:
+    with running_host(APPS / "host_workers", "--workers", "2", "--log-format", "json") as host:
+        victim = host.get("/api/pid", headers={"connection": "close"}).text
+        os.kill(int(victim), signal.SIGKILL)
+        host.wait_for_log(lambda r: r["event"] == f"worker pid {victim} ended (exit status -9): "
+                          "starting another")  # fmt: skip
+        seen: set[str] = set()
+
+        def two_others() -> bool:
+            with httpx.Client(base_url=host.base_url, timeout=10) as client:
+                seen.add(client.get("/api/pid", headers={"connection": "close"}).text)
+            return len(seen - {victim}) >= 2
+
+        wait_until(two_others, timeout=30, interval=0.01, what="two workers, neither the dead one")
+        assert host.stop() == 0
+
+
+def test_a_worker_that_cannot_start_stops_the_others(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "host.json").write_text('{"version": "2.0"}', encoding="utf-8")
+    (app / "function_app.py").write_text(
+        "import os\n"
+        "from extkit.app import FunctionApp\n"
+        "if os.environ.get('EXTKIT_HOST_APP_DIR'):  # set for the workers only\n"
+        "    raise RuntimeError('this worker cannot start')\n"
+        "app = FunctionApp()\n"
+        "@app.route(route='x')\n"
+        "def x(req): return 'x'\n",
+        encoding="utf-8",
+    )
+    result = run_host_to_exit(app, "--workers", "2")
+    assert result.returncode == 3
+    assert "could not start: stopping the others" in result.stdout

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apputil import write_app as write
 
 from extkit import FuncExtensionBase, Registry
 from extkit.app import AuthLevel
@@ -51,14 +52,6 @@ def problems_of(path: str | Path, **kwargs: Any) -> list[str]:
     with pytest.raises(AppLoadError) as raised:
         load_app(path, registry=Registry(), enabled=True, **kwargs)
     return raised.value.problems
-
-
-def write(root: Path, files: dict[str, str | dict[str, Any]]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content if isinstance(content, str) else json.dumps(content))
-    return root
 
 
 HTTP_BINDINGS = {
@@ -206,6 +199,35 @@ def test_unrecognised_gate_value_is_a_note_not_an_error(
     try:
         assert app.engine.enabled is False
         assert any("'maybe'" in note for note in app.warnings)
+    finally:
+        app.unload()
+
+
+def test_the_gate_note_says_the_environment_overrides_local_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHON_ENABLE_WORKER_EXTENSIONS", "maybe")
+    root = write(
+        tmp_path,
+        {
+            "local.settings.json": {"Values": {"PYTHON_ENABLE_WORKER_EXTENSIONS": "1"}},
+            "Fn/function.json": HTTP_BINDINGS,
+            "Fn/__init__.py": (
+                "from extkit import AppExtensionBase\n"
+                "class Quiet(AppExtensionBase):\n"
+                "    @classmethod\n"
+                "    def pre_invocation_app_level(cls):\n"
+                "        pass\n"
+                "def main(req):\n"
+                "    return 'ok'\n"
+            ),
+        },
+    )
+    app = load_app(root, registry=Registry())
+    try:
+        (note,) = [note for note in app.warnings if "Quiet" in note]
+        assert "PYTHON_ENABLE_WORKER_EXTENSIONS is 'maybe' in the environment" in note
+        assert "which overrides local.settings.json" in note
     finally:
         app.unload()
 
@@ -457,6 +479,40 @@ def test_unload_restores_sys_path_and_modules(tmp_path: Path) -> None:
     assert "shared_code" not in sys.modules
 
 
+def test_packages_installed_inside_the_app_folder_are_not_app_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app's own virtualenv (``.venv``) or Azure's ``.python_packages`` sits in the app folder;
+    the packages there (extkit itself, with the ``FunctionApp`` class) are kept across loads."""
+    site = tmp_path / ".venv" / "lib" / "site-packages"
+    root = write(
+        tmp_path,
+        {
+            ".venv/lib/site-packages/vendored_lib/__init__.py": "class Marker:\n    pass\n",
+            "function_app.py": (
+                "import vendored_lib\n"
+                "from extkit import FunctionApp\n"
+                "app = FunctionApp(http_auth_level='anonymous')\n"
+                "@app.route(route='marker')\n"
+                "def marker(req):\n"
+                "    return vendored_lib.Marker.__module__\n"
+            ),
+        },
+    )
+    monkeypatch.syspath_prepend(str(site))
+    import vendored_lib  # type: ignore[import-not-found]  # the app's packages, imported first
+
+    for _ in range(2):  # a second load forgets the first load's app modules, not the packages
+        app = load_app(root, registry=Registry())
+        try:
+            assert sys.modules["vendored_lib"] is vendored_lib
+            assert [function.name for function in app.functions] == ["marker"]
+        finally:
+            app.unload()
+    assert sys.modules["vendored_lib"] is vendored_lib
+    monkeypatch.delitem(sys.modules, "vendored_lib")
+
+
 # --- broken apps: every problem, in one report ---------------------------------------------------
 
 
@@ -575,6 +631,18 @@ def test_no_functions_found(tmp_path: Path) -> None:
     (problem,) = problems_of(root)
     assert "no functions found" in problem and "function.json" in problem
     assert "function_app.py" in problem and "notes" in problem
+
+
+def test_a_function_app_without_functions_is_told_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty_app = "from extkit import FunctionApp\napp = FunctionApp()\n"
+    root = write(tmp_path, {"function_app.py": empty_app})
+    monkeypatch.chdir(tmp_path)
+    (problem,) = problems_of(root)
+    assert problem.startswith("function_app.py: its FunctionApp declares no functions: ")
+    assert "@app.route(" in problem and "app.register_functions(" in problem
+    assert "lacks" not in problem and "expected folders" not in problem
 
 
 @pytest.mark.parametrize(

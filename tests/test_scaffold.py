@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from hostutil import host_environment
+from terminal import Terminal, clone_checkout, reader_environment
 
 from extkit.cli import main
 from extkit.scaffold import ScaffoldError, extension_names, write_app, write_extension
@@ -193,3 +195,75 @@ def test_commands_report_what_they_made(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["new-app", str(tmp_path / "blank")]) == 0  # an existing, empty one
     assert main(["new-extension", "bad name", "--dir", str(tmp_path)]) == 2
     assert "is not usable" in capsys.readouterr().err
+
+
+def test_new_app_in_the_current_folder_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-app"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Created a function app in the current folder.\n")
+    assert "cd " not in out and ".." not in out
+    assert main(["new-app", "elsewhere"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Created a function app in elsewhere.\n")
+    assert "\n  cd elsewhere\n" in out
+
+
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("scope", ["app", "function"])
+def test_every_link_in_the_generated_readme_holds(tmp_path: Path, scope: str) -> None:
+    """The README travels with the package (to an index, a repository, a copy): its links point
+    at the package's own files, which exist."""
+    root = write_extension("stopwatch", scope=scope, directory=tmp_path)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    links = _LINK.findall(readme)
+    assert links
+    for link in links:
+        assert "://" not in link, f"{link}: a link outside the package"
+        assert (root / link).is_file(), f"{link}: no such file in the package"
+
+
+def _indented_commands(readme: str, section: str) -> list[str]:
+    text = readme.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [line[4:] for line in text.splitlines() if line.startswith("    python ")]
+
+
+@pytest.mark.slow
+def test_generated_readme_and_requirements_install_as_they_say(tmp_path: Path) -> None:
+    """In fresh virtualenvs with PIP_FIND_LINKS naming a folder with extkit's wheel (as the
+    README says until extkit is on a package index): the README's development commands, then
+    the generated app's requirements.txt and the first of the next steps new-app prints."""
+    work = tmp_path / "work"
+    work.mkdir()
+    clone_checkout(work / "extkit")
+    env = reader_environment()
+    with Terminal(work, env) as shell:
+        shell.run("python -m pip wheel --no-deps --wheel-dir wheels ./extkit")
+        shell.run('export PIP_FIND_LINKS="$PWD/wheels"')
+        shell.run("python -m venv .author && . .author/bin/activate")
+        shell.run("python -m pip install extkit")
+        shell.run("extkit new-extension stopwatch")
+        next_steps = shell.run("extkit new-app hello-app")
+        readme = (work / "extkit-stopwatch" / "README.md").read_text(encoding="utf-8")
+        develop = _indented_commands(readme, "Develop it")
+        assert develop[0].startswith("python -m pip install -e ")
+        shell.run("deactivate && cd extkit-stopwatch")
+        shell.run("python -m venv ../.develop && . ../.develop/bin/activate")
+        outputs = [shell.run(command) for command in develop]
+        assert re.search(r"\b4 passed\b", outputs[1]), outputs[1]
+        assert sorted(path.name for path in (work / "extkit-stopwatch" / "dist").iterdir()) == [
+            "extkit_stopwatch-0.1.0-py3-none-any.whl",
+            "extkit_stopwatch-0.1.0.tar.gz",
+        ]
+        steps = [line.strip() for line in next_steps.splitlines() if line.startswith("  ")]
+        assert steps[:2] == ["cd hello-app", "python -m pip install -r requirements.txt"]
+        shell.run("deactivate && cd ..")
+        shell.run("python -m venv .app && . .app/bin/activate")
+        for step in steps[:2]:
+            shell.run(step)
+        answer = shell.run("extkit invoke . HttpTrigger --param name=Ada 2>/dev/null")
+        assert answer.strip() == "Hello, Ada!"

@@ -248,7 +248,7 @@ def test_the_registry_fixture_keeps_calls_only_when_asked(
     loaded = extkit_engine.load(greet)
     for _ in range(3):
         assert len(invoke(loaded, {"req": make_http_request()}).hook_calls) == 1
-    assert extkit_registry.calls == []
+    assert extkit_registry.keep_calls is False
 
 
 def test_init_runs_once_even_when_another_registry_takes_the_class(
@@ -474,3 +474,39 @@ def test_the_app_is_forgotten_after_the_test(extkit_app: Any, sample_app: Any) -
     assert "function_app" in sys.modules
     app.loaded.unload()
     assert "function_app" not in sys.modules
+
+
+def test_hook_calls_of_an_engine_that_does_not_record_raise_and_say_how_to_record() -> None:
+    """A plain registry records nothing: asking for its calls is an error, not an empty list."""
+    with isolated_registry() as plain:
+
+        class Quiet(AppExtensionBase):
+            @classmethod
+            def pre_invocation_app_level(cls) -> None:
+                pass
+
+    outcome = invoke(Engine(registry=plain, enabled=True).load(greet), {"req": make_http_request()})
+    assert outcome.error is None
+    with pytest.raises(RuntimeError, match="not a RecordingRegistry") as raised:
+        outcome.hook_names()
+    assert "isolated_registry(RecordingRegistry())" in str(raised.value)
+    with pytest.raises(RuntimeError, match="not a RecordingRegistry"):
+        _ = outcome.hook_calls
+
+
+def test_a_registry_that_keeps_no_calls_says_so_when_asked_for_them(
+    extkit_registry: RecordingRegistry, extkit_engine: Engine
+) -> None:
+    class Counted(AppExtensionBase):
+        @classmethod
+        def pre_invocation_app_level(cls) -> None:
+            pass
+
+    invoke(extkit_engine.load(greet), {"req": make_http_request()})
+    with pytest.raises(RuntimeError, match="keep_calls"):
+        extkit_registry.names()
+    with pytest.raises(RuntimeError, match="extkit_hook_calls"):
+        _ = extkit_registry.calls
+    extkit_registry.keep_calls = True
+    invoke(extkit_engine.load(greet), {"req": make_http_request()})
+    assert extkit_registry.names() == ["Counted.pre_invocation_app_level"]

@@ -7,8 +7,6 @@ takeover is seen quickly.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import time
@@ -19,8 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostutil import HostProcess, free_port, run_host_to_exit, running_host, wait_until
+from hostutil import (
+    HostProcess,
+    free_port,
+    required_program,
+    run_host_to_exit,
+    running_host,
+    wait_until,
+)
 
+from extkit.cli.exit_codes import ExitCode
 from extkit.timer_lock import FileLock, NoLock, RedisLease, configured_lock
 
 APP = Path(__file__).parent / "apps" / "timer_lease"
@@ -28,15 +34,6 @@ LEASE = 2.0
 RUNNER = "runs the app's timers"
 
 pytestmark = pytest.mark.slow
-
-
-def _redis_server() -> str:
-    found = shutil.which("redis-server")
-    if found is None:
-        if os.environ.get("EXTKIT_REQUIRE_SERVERS"):
-            pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
-        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +46,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("redis")
     options = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     server = subprocess.Popen(
-        [_redis_server(), *options, "--dir", str(folder)],
+        [required_program("redis-server", "redis-server"), *options, "--dir", str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -191,7 +188,7 @@ def test_bad_lock_settings_stop_the_host_before_it_serves(
     assert str(raised.value) == message
 
     done = run_host_to_exit(APP, env=env)
-    assert done.returncode == 1
+    assert done.returncode == ExitCode.USAGE
     assert f"extkit start: {message}" in done.stderr
 
 

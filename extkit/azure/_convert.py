@@ -29,7 +29,8 @@ from wsgiref.headers import Headers as WsgiHeaders
 import azure.functions as func
 from azure.functions.timer import TimerRequest as _AzureTimerRequest
 
-from ..http import HttpRequest, HttpResponse, Out, _Headers
+from ..http import Headers, HttpRequest, HttpResponse, Out
+from ..redaction import redact
 from ..schedule import ScheduleStatus, TimerRequest
 
 __all__ = [
@@ -56,7 +57,7 @@ class AzureHttpRequest(func.HttpRequest, HttpRequest):  # type: ignore[override]
     """
 
     def __repr__(self) -> str:
-        return f"AzureHttpRequest(method={self.method!r}, url={self.url!r})"
+        return f"AzureHttpRequest(method={self.method!r}, url={redact(self.url)!r})"
 
 
 def azure_request(request: HttpRequest) -> AzureHttpRequest:
@@ -70,7 +71,7 @@ def azure_request(request: HttpRequest) -> AzureHttpRequest:
     return AzureHttpRequest(
         request.method,
         request.url,
-        headers=dict(headers._items.values()) if type(headers) is _Headers else headers,
+        headers=headers.first_values() if type(headers) is Headers else headers,
         params=request.params or None,
         route_params={name: str(value) for name, value in route.items()} if route else None,
         body=request.get_body(),
@@ -131,11 +132,11 @@ def extkit_response(value: Any) -> HttpResponse | None:
     )
 
 
-def _extkit_headers(headers: Any) -> _Headers | None:
+def _extkit_headers(headers: Any) -> Headers | None:
     """The library's response headers (``items()`` lists a repeated name once per value)."""
     if not headers:
         return None
-    converted = _Headers()
+    converted = Headers()
     for name, value in headers.items():
         converted.add_header(name, value)
     return converted
@@ -149,7 +150,7 @@ def azure_response(response: HttpResponse) -> func.HttpResponse:
         status_code=response.status_code,
         # The library copies ``items()``: wsgiref's Headers lists a repeated name once per value.
         headers=WsgiHeaders(headers.all_items())  # type: ignore[arg-type]
-        if type(headers) is _Headers and headers._more
+        if type(headers) is Headers and headers.repeated
         else headers,
         mimetype=response.mimetype,
         charset=response.charset,
@@ -166,7 +167,7 @@ def copy_back(view: func.HttpResponse, response: HttpResponse) -> None:
     response.status_code = int(view.status_code)
     response.mimetype = view.mimetype
     response.charset = view.charset
-    response.headers = _extkit_headers(view.headers) or _Headers()
+    response.headers = _extkit_headers(view.headers) or Headers()
 
 
 def _settle(result: Any, kwargs: Mapping[str, Any], outputs: tuple[str, ...]) -> Any:

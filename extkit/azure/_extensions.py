@@ -107,6 +107,7 @@ def adopt_azure_extensions(registry: Registry | None = None) -> None:
                 scope="function",
                 key=key,
                 name=cls.__name__,
+                applies_to=binding.binds_to,
             )
             adopted[key] = instance
 
@@ -389,9 +390,6 @@ class AzureFunctionExtension:
 
     azure_extension: Any
     binding: _FileBinding
-
-    def _extkit_binds_to(self, info: FunctionInfo) -> bool:
-        return self.binding.binds_to(info)
 
     @property
     def bound_to(self) -> str:

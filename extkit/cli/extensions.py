@@ -13,12 +13,13 @@ import inspect
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import packages_distributions, version
 from typing import Any
 
-from .._settings import EXTENSIONS_GATE, resolve_truthy
+from .._settings import EXTENSIONS_GATE, SettingWarning, gate_hint, resolve_truthy
 from .._types import FunctionInfo
 from ..discovery import (
     ENTRY_POINT_GROUP,
@@ -31,6 +32,7 @@ from ..extension import AppExtensionBase, FuncExtensionBase
 from ..hookspecs import APP_HOOKS, FUNC_HOOKS, HOOK_ARGS
 from ..loader import AppLoadError, load_app
 from ..registry import Registration, Registry, isolated_registry
+from .exit_codes import CommandError, ExitCode
 
 __all__ = [
     "ExtensionListing",
@@ -80,6 +82,8 @@ class ExtensionsReport:
     app_dir: str | None = None
     functions: list[str] = field(default_factory=list)
     gate: bool = False
+    #: With the gate off: how to turn it on, true to where its value comes from.
+    gate_hint: str = ""
     disabled: list[str] = field(default_factory=list)
 
     @property
@@ -163,9 +167,13 @@ def list_extensions(app_dir: str | os.PathLike[str] | None = None) -> Extensions
         report.gate = resolve_truthy(EXTENSIONS_GATE, default=False)
     else:
         registry = Registry()
+        from_environment = EXTENSIONS_GATE in os.environ  # before local.settings.json applies
         app = load_app(app_dir, enabled=False, registry=registry)  # AppLoadError: caller reports
         try:
             report.gate = resolve_truthy(EXTENSIONS_GATE, default=False)  # with its settings
+            report.gate_hint = gate_hint(
+                os.environ.get(EXTENSIONS_GATE), from_environment=from_environment
+            )
             off = registry.disabled
             infos = [function.loaded.info for function in app.functions]
             report.functions = [info.name for info in infos]
@@ -242,7 +250,7 @@ def render_report(report: ExtensionsReport) -> str:
             detail = f"error: {item.error}" if item.error else "hooks: " + ", ".join(item.hooks)
             lines.append(f"  {item.name}: {detail}")
     if report.registered is not None:
-        gate = "on" if report.gate else "OFF (set PYTHON_ENABLE_WORKER_EXTENSIONS=1 to run hooks)"
+        gate = "on" if report.gate else f"OFF: {report.gate_hint}"
         lines += ["", f"Registered in {report.app_dir} (extensions gate {gate}):"]
         lines.append(f"  functions: {', '.join(report.functions) or 'none'}")
         if not report.registered:
@@ -269,16 +277,30 @@ def render_report(report: ExtensionsReport) -> str:
     return "\n".join(lines)
 
 
+def _show(caught: list[warnings.WarningMessage]) -> None:
+    """A setting extkit does not understand as one line; other warnings as Python shows them."""
+    for warning in caught:
+        if issubclass(warning.category, SettingWarning):
+            print(f"extkit extensions: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
 def command_extensions(args: argparse.Namespace) -> int:
-    """``extkit extensions [APP_DIR] [--json]``. Exit status: 0; 1 when an installed extension
-    cannot be imported; 3 when the app cannot be loaded."""
-    try:
-        report = list_extensions(args.app_dir)
-    except AppLoadError as exc:
-        print(f"extkit extensions: {exc}", file=sys.stderr)
-        return 3
+    """``extkit extensions [APP_DIR] [--json]``. Exit status (:class:`.ExitCode`): ``OK``;
+    ``FAILED`` when an installed extension cannot be imported; ``APP_NOT_LOADED``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SettingWarning)
+        try:
+            report = list_extensions(args.app_dir)
+        except AppLoadError as exc:
+            raise CommandError(str(exc), ExitCode.APP_NOT_LOADED) from None
+        finally:
+            _show(caught)
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
         print(render_report(report))
-    return 1 if report.failed else 0
+    return ExitCode.FAILED if report.failed else ExitCode.OK

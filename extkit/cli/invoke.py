@@ -19,18 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
-from ..app import FunctionSpec
 from ..bindings import INVOCATION_ID_HEADER, invoke_http, invoke_timer
 from ..http import HttpRequest, HttpResponse
 from ..loader import AppFunction, AppLoadError, LoadedApp, load_app
+from .exit_codes import CommandError, ExitCode
 
 __all__ = ["command_invoke"]
 
 _ROUTE_PARAMETER: Final = re.compile(r"\{(\*{0,2})([A-Za-z_][A-Za-z0-9_]*)[^{}]*\}")
-
-
-class _UsageError(Exception):
-    """A command-line problem: reported on stderr, exit code 2."""
 
 
 def _split_params(raw: list[str]) -> dict[str, str]:
@@ -38,18 +34,20 @@ def _split_params(raw: list[str]) -> dict[str, str]:
     for item in raw:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise _UsageError(f"--param {item!r}: expected NAME=VALUE")
+            raise CommandError(f"--param {item!r}: expected NAME=VALUE")
         params[name] = value
     return params
 
 
-def _route_path(spec: FunctionSpec, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
+def _route_path(fn: AppFunction, params: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """Fill the route template from ``params`` (taking out the ones it uses); return the path and
     the converted route parameters."""
-    from ..routing import RouteTemplate, split_path
+    from ..routing import split_path
 
-    template = spec.route or ""
-    names = {name.lower(): name for name in RouteTemplate(template).names}
+    route = fn.route
+    assert route is not None  # an HTTP function's
+    template = route.template
+    names = {name.lower(): name for name in route.names}
     values = {name: params.pop(key) for key in list(params) if (name := names.get(key.lower()))}
 
     def fill(found: re.Match[str]) -> str:
@@ -60,17 +58,18 @@ def _route_path(spec: FunctionSpec, params: dict[str, str]) -> tuple[str, dict[s
 
     path = "/".join(part for part in _ROUTE_PARAMETER.sub(fill, template).split("/") if part)
     parts = split_path(path)
-    matched = None if parts is None else RouteTemplate(template).match(parts)
+    matched = None if parts is None else route.match(parts)
     if matched is None:
         wanted = ", ".join(f"--param {name}=..." for name in names.values())
-        raise _UsageError(
-            f"route {template!r} of {spec.name} needs values that fit it ({wanted}); "
+        raise CommandError(
+            f"route {template!r} of {fn.name} needs values that fit it ({wanted}); "
             f"got {values or 'none'}"
         )
     return path, matched
 
 
-def _build_request(spec: FunctionSpec, args: argparse.Namespace, prefix: str) -> HttpRequest:
+def _build_request(fn: AppFunction, args: argparse.Namespace, prefix: str) -> HttpRequest:
+    spec = fn.spec
     params = _split_params(args.param)
     headers: dict[str, str] = {}
     body: str | None = None
@@ -78,7 +77,7 @@ def _build_request(spec: FunctionSpec, args: argparse.Namespace, prefix: str) ->
         try:
             json.loads(args.json_body)
         except ValueError as exc:
-            raise _UsageError(f"--json: not valid JSON: {exc}") from None
+            raise CommandError(f"--json: not valid JSON: {exc}") from None
         body = args.json_body
         headers["Content-Type"] = "application/json"
     elif args.data is not None:
@@ -86,10 +85,10 @@ def _build_request(spec: FunctionSpec, args: argparse.Namespace, prefix: str) ->
         headers["Content-Type"] = "text/plain; charset=utf-8"
     method = (args.method or ("POST" if body is not None else "GET")).upper()
     if spec.methods is not None and method not in spec.methods:
-        raise _UsageError(
+        raise CommandError(
             f"{spec.name} accepts {', '.join(spec.methods)}, not {method} (use --method)"
         )
-    path, route_params = _route_path(spec, params)
+    path, route_params = _route_path(fn, params)
     url = "http://localhost/" + "/".join(part for part in (prefix, path) if part)
     if params:
         url += "?" + urlencode(params)
@@ -102,7 +101,7 @@ def _find(app: LoadedApp, name: str) -> AppFunction:
     found = app.get(name)
     if found is None:
         names = ", ".join(fn.name for fn in app.functions)
-        raise _UsageError(f"no function named {name!r} in {app.root}; its functions: {names}")
+        raise CommandError(f"no function named {name!r} in {app.root}; its functions: {names}")
     return found
 
 
@@ -119,11 +118,11 @@ def _print_body(response: HttpResponse) -> None:
 def command_invoke(args: argparse.Namespace) -> int:
     """``extkit invoke APP_DIR FUNCTION``: one invocation through the full engine, no server.
 
-    The response body goes to stdout, logs to stderr. Exit status: 0 success; 1 the invocation
-    failed (an exception, a rejection, a timeout, or an HTTP status of 400 or more); 2 a bad
-    command line (unknown function, bad ``--param``/``--json``, a method the function does not
-    accept); 3 the app cannot be loaded. Function keys are not needed: this is a local, trusted
-    call.
+    The response body goes to stdout, logs to stderr. Exit status (:class:`.ExitCode`): ``OK``;
+    ``FAILED`` when the invocation failed (an exception, a rejection, a timeout, or an HTTP status
+    of 400 or more); ``USAGE`` for a bad command line (unknown function, bad ``--param`` or
+    ``--json``, a method the function does not accept); ``APP_NOT_LOADED``. Function keys are not
+    needed: this is a local, trusted call.
     """
     from ..logs import configure_logging
 
@@ -131,22 +130,17 @@ def command_invoke(args: argparse.Namespace) -> int:
     try:
         app = load_app(args.app_dir)
     except AppLoadError as exc:
-        print(f"extkit invoke: {exc}", file=sys.stderr)
-        return 3
+        raise CommandError(str(exc), ExitCode.APP_NOT_LOADED) from None
     for note in app.warnings:
         logging.getLogger("extkit.loader").warning("%s", note)
     level = app.settings.log_level()
     if level is not None:
         logging.getLogger().setLevel(level)
-    try:
-        fn = _find(app, args.function)
-        if fn.spec.trigger == "http":
-            request = _build_request(fn.spec, args, app.settings.route_prefix)
-        elif args.data is not None or args.json_body is not None or args.param:
-            raise _UsageError(f"{fn.name} is a {fn.spec.trigger} function: it takes no request")
-    except _UsageError as exc:
-        print(f"extkit invoke: {exc}", file=sys.stderr)
-        return 2
+    fn = _find(app, args.function)
+    if fn.spec.trigger == "http":
+        request = _build_request(fn, args, app.settings.route_prefix)
+    elif args.data is not None or args.json_body is not None or args.param:
+        raise CommandError(f"{fn.name} is a {fn.spec.trigger} function: it takes no request")
     # The pool's thread, recorded as it starts: after a timeout, whether the function still runs.
     threads: list[threading.Thread] = []
     executor = ThreadPoolExecutor(
@@ -180,5 +174,5 @@ def command_invoke(args: argparse.Namespace) -> int:
         # at exit. Its outcome is already reported, so leave without waiting.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(1)
-    return 1 if failed else 0
+        os._exit(ExitCode.FAILED)
+    return ExitCode.FAILED if failed else ExitCode.OK

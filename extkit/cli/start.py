@@ -3,22 +3,28 @@
 The app is loaded before serving (a broken app never starts, each problem is printed), then:
 
 - one worker: uvicorn runs in this process, on the app already loaded;
-- ``--workers N`` (or ``FUNCTIONS_WORKER_PROCESS_COUNT``): uvicorn's worker processes on one
-  shared port, each building its own :class:`~extkit.host.Host` through the factory
-  :func:`create_worker_app`; the configuration reaches them in ``EXTKIT_HOST_*`` environment
-  variables. Timers run in one worker only: the one holding the host's timer lock file, or, with
-  ``EXTKIT_TIMER_LOCK_URL``, the one process of all hosts holding the lease in Redis.
+- ``--workers N`` (or ``FUNCTIONS_WORKER_PROCESS_COUNT``): worker processes on one shared port
+  (:mod:`extkit.cli.workers`), each building its own :class:`~extkit.host.Host` through the
+  factory :func:`create_worker_app`; the configuration reaches them in ``EXTKIT_HOST_*``
+  environment variables. Timers run in one worker only: the one holding the host's timer lock
+  file, or, with ``EXTKIT_TIMER_LOCK_URL``, the one process of all hosts holding the lease in
+  Redis.
 
-A SIGTERM/SIGINT that led to a graceful shutdown ends the process with status 0.
+Bad input is refused before anything starts: flags and their variables, and a port another
+process holds (one line, :attr:`~.exit_codes.ExitCode.ADDRESS_IN_USE`). Signals
+(:mod:`extkit.cli.server`): the first SIGTERM/SIGINT drains and the process exits with status 0; a
+second one stops waiting, runs the shutdown hooks and exits with 128 + its number.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import importlib
 import logging
 import os
-import signal
+import socket
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -26,14 +32,16 @@ from typing import Any, Final
 
 import uvicorn
 
-from ..app import FunctionSpec
-from ..connections import ConnectionGuard, HeadersTimeoutProtocol
+from ..connections import protocol_for
 from ..host import Host
 from ..keys import Keys
 from ..loader import AppLoadError, LoadedApp, load_app, python_log_level
 from ..logs import configure_logging
-from ..schedule import parse_schedule
 from ..timer_lock import configured_lock
+from . import count
+from .exit_codes import CommandError, ExitCode
+from .server import HostServer, base_url, guarded, serve
+from .workers import run_workers
 
 __all__ = ["DEFAULT_PORT", "THREADS_ENV", "command_start", "create_worker_app"]
 
@@ -49,34 +57,21 @@ _ENV_THREADS: Final = "EXTKIT_HOST_THREADS"
 _ENV_LOG_FORMAT: Final = "EXTKIT_HOST_LOG_FORMAT"
 _ENV_TIMER_LOCK: Final = "EXTKIT_HOST_TIMER_LOCK"
 _ENV_URL: Final = "EXTKIT_HOST_URL"
-_STARTUP_FAILURE: Final = 3  # uvicorn's code: its supervisor then stops instead of restarting
 
 _log: Final = logging.getLogger("extkit.host")
 
 
-def _workers(args_workers: int | None) -> int:
-    """``--workers`` beats ``FUNCTIONS_WORKER_PROCESS_COUNT``, which beats one."""
-    if args_workers is not None:
-        return max(1, args_workers)
-    raw = os.environ.get(WORKERS_ENV, "1")
-    try:
-        return max(1, int(raw))
-    except ValueError:
-        raise SystemExit(f"extkit: {WORKERS_ENV}={raw!r} is not a whole number") from None
-
-
-def _threads(args_threads: int | None) -> int | None:
-    """``--threads`` beats ``PYTHON_THREADPOOL_THREAD_COUNT``, which beats Python's default."""
-    if args_threads is not None:
-        if args_threads < 1:
-            raise SystemExit(f"extkit start: --threads must be 1 or more, got {args_threads}")
-        return args_threads
-    raw = os.environ.get(THREADS_ENV, "").strip()
+def _count(given: int | None, variable: str) -> int | None:
+    """A count flag (checked by the parser) beats its variable; ``None`` when neither is set."""
+    if given is not None:
+        return given
+    raw = os.environ.get(variable, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"extkit start: {THREADS_ENV}={raw!r} is not a whole number above 0")
-    return int(raw)
+    try:
+        return count(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise CommandError(f"{variable}={exc}") from None
 
 
 class _DropColorMessage(logging.Filter):
@@ -104,15 +99,6 @@ def _apply_log_levels(app: LoadedApp) -> None:
             logging.getLogger() if category.lower() == "default" else logging.getLogger(category)
         )
         target.setLevel(python_log_level(level))
-
-
-def _base_url(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
-
-
-def _function_url(base: str, prefix: str, spec: FunctionSpec) -> str:
-    return "/".join(part for part in (base, prefix, spec.route or spec.name) if part)
 
 
 def _report(app: LoadedApp, keys: Keys, base: str) -> None:
@@ -161,11 +147,10 @@ def _report(app: LoadedApp, keys: Keys, base: str) -> None:
                 "  %s: [%s] %s (authLevel %s)",
                 fn.name,
                 methods,
-                _function_url(base, app.settings.route_prefix, spec),
+                base + (fn.loaded.info.route or ""),
                 spec.auth_level or "anonymous",
             )
-        else:
-            schedule = parse_schedule(spec.schedule or "")
+        elif (schedule := fn.schedule) is not None:
             _log.info(
                 "  %s: timer '%s', next at %s%s",
                 fn.name,
@@ -179,7 +164,7 @@ def _keys() -> Keys:
     try:
         return Keys.from_environ(os.environ)
     except ValueError as exc:
-        raise SystemExit(f"extkit start: {exc}") from None
+        raise CommandError(str(exc)) from None
 
 
 def _always_warn(message: str, *args: Any) -> None:
@@ -187,27 +172,83 @@ def _always_warn(message: str, *args: Any) -> None:
     _log.handle(_log.makeRecord(_log.name, logging.WARNING, __file__, 0, message, args, None))
 
 
-def _load(app_dir: str) -> LoadedApp | None:
+def _load(app_dir: str) -> LoadedApp:
     try:
         return load_app(app_dir)
     except AppLoadError as exc:
-        sys.stdout.flush()
-        print(f"extkit start: {exc}", file=sys.stderr, flush=True)
-        return None
+        raise CommandError(str(exc), ExitCode.APP_NOT_LOADED) from None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything starts: a port another process holds is one
+    clear line, not a traceback among uvicorn's startup lines."""
+    where = base_url(host, port).removeprefix("http://")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        sock.bind((host, port))
+        sock.listen()
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"{where} is already in use (another process listens on it: stop it, or choose "
+                "another port with --port)",
+                ExitCode.ADDRESS_IN_USE,
+            ) from None
+        raise CommandError(
+            f"cannot listen on {where}: {exc.strerror or exc}", ExitCode.FAILED
+        ) from None
+    return sock
+
+
+#: ``--loop`` / ``--http`` choices that need a package, and the package.
+_STACK_PACKAGES: Final = {"uvloop": "uvloop", "httptools": "httptools"}
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` imports here (uvicorn imports it to serve on it)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _stack(loop: str, http: str) -> tuple[str, str]:
+    """The event loop and HTTP parser to serve on, resolved as uvicorn resolves ``auto``; a
+    choice whose package is missing is refused. Logged once, so the operator knows."""
+    for flag, choice in (("--loop", loop), ("--http", http)):
+        package = _STACK_PACKAGES.get(choice)
+        if package is not None and not _installed(package):
+            raise CommandError(
+                f"{flag} {choice}: the {package} package is not installed "
+                f'(pip install {package}, or pip install "uvicorn[standard]")'
+            )
+    if loop == "auto":
+        loop = "uvloop" if _installed("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if _installed("httptools") else "h11"
+    _log.info("serving on uvicorn %s, %s loop, %s parser", uvicorn.__version__, loop, http)
+    return loop, http
 
 
 def command_start(args: argparse.Namespace) -> int:
     """``extkit start [APP_DIR]``: load the app, report it, serve it until SIGTERM/SIGINT."""
-    workers = _workers(args.workers)
+    workers = _count(args.workers, WORKERS_ENV) or 1
+    threads = _count(args.threads, THREADS_ENV)
     _configure_logging(args.log_format)
-    threads = _threads(args.threads)
     app = _load(args.app_dir)
-    if app is None:
-        return 1
     _apply_log_levels(app)
     keys = _keys()
+    try:
+        timer_lock = configured_lock(app.root.name, None, os.environ)
+    except (ValueError, RuntimeError) as exc:
+        raise CommandError(str(exc)) from None
+    loop, http = _stack(args.loop, args.http)
     port = args.port if args.port is not None else (app.settings.local_http_port or DEFAULT_PORT)
-    base = _base_url(args.host, port)
+    base = base_url(args.host, port)
+    sock = _listen(args.host, port)
     _report(app, keys, base)
     common: dict[str, Any] = {
         "host": args.host,
@@ -215,13 +256,10 @@ def command_start(args: argparse.Namespace) -> int:
         "log_config": None,  # uvicorn's records go through extkit's handler
         "access_log": False,
         "lifespan": "on",  # uvicorn's defaults otherwise: uvloop and httptools when installed
-        "http": HeadersTimeoutProtocol,  # uvicorn's own, closing connections slow with headers
+        "loop": loop,
+        # uvicorn's own protocol, closing connections slow with their headers
+        "http": protocol_for(http),
     }
-    try:
-        timer_lock = configured_lock(app.root.name, None, os.environ)
-    except (ValueError, RuntimeError) as exc:
-        print(f"extkit start: {exc}", file=sys.stderr)
-        return 1
     if workers == 1:
         host = Host(
             app,
@@ -231,9 +269,10 @@ def command_start(args: argparse.Namespace) -> int:
             exit_if_stuck=True,
             task_per_request=True,
         )
-        guarded = ConnectionGuard(host, headers_timeout=app.settings.request_headers_timeout)
-        return _serve_until_signalled(_Server(uvicorn.Config(guarded, **common)))
-    # Several workers: each process loads the app itself from the same folder and settings.
+        return serve(HostServer(uvicorn.Config(guarded(host), **common), host), sock)
+    # Several workers: each process loads the app itself from the same folder and settings; the
+    # supervisor binds the port again for them, now that it is known to be free.
+    sock.close()
     fd, lock_path = tempfile.mkstemp(prefix="extkit-timers-", suffix=".lock")
     os.close(fd)
     os.environ.update(
@@ -248,54 +287,24 @@ def command_start(args: argparse.Namespace) -> int:
         os.environ[_ENV_THREADS] = str(threads)
     _log.info("starting %d worker processes", workers)
     try:
-        uvicorn.run("extkit.cli.start:create_worker_app", factory=True, workers=workers, **common)
+        return run_workers(create_worker_app, common, workers)
     finally:
         with contextlib.suppress(OSError):
             os.remove(lock_path)
-    return 0
 
 
-def _serve_until_signalled(server: uvicorn.Server) -> int:
-    """Run uvicorn here; a SIGTERM/SIGINT that triggered a graceful shutdown is a clean exit.
-
-    uvicorn re-raises the signal once it has shut down; the handlers set here take it, so the
-    process ends with status 0 after a graceful stop instead of dying of the signal.
-    """
-    received: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda signum, frame: received.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        server.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0 if server.started or received else _STARTUP_FAILURE
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, saying ``extkit host listening on ...`` once it accepts requests."""
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            port = self.servers[0].sockets[0].getsockname()[1]
-            _log.info("extkit host listening on %s", _base_url(self.config.host, port))
-
-
-def create_worker_app() -> ConnectionGuard:
-    """The uvicorn factory for ``--workers N``: load the app in this worker process."""
+def create_worker_app() -> Host:
+    """The host of a ``--workers N`` worker: load the app in this worker process."""
     _configure_logging(os.environ.get(_ENV_LOG_FORMAT, "console"))
     app_dir = os.environ.get(_ENV_APP_DIR, ".")
     try:
         app = load_app(app_dir)
     except AppLoadError as exc:  # changed on disk since the parent checked it
         print(f"extkit worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(_STARTUP_FAILURE) from None
+        raise SystemExit(ExitCode.APP_NOT_LOADED) from None
     _apply_log_levels(app)
     raw_threads = os.environ.get(_ENV_THREADS)
-    host = Host(
+    return Host(
         app,
         threads=int(raw_threads) if raw_threads else None,
         timer_lock=configured_lock(app.root.name, os.environ.get(_ENV_TIMER_LOCK), os.environ),
@@ -303,4 +312,3 @@ def create_worker_app() -> ConnectionGuard:
         exit_if_stuck=True,
         task_per_request=True,  # uvicorn serves each worker process too
     )
-    return ConnectionGuard(host, headers_timeout=app.settings.request_headers_timeout)

@@ -104,25 +104,47 @@ def test_http_invocation_span_parent_children_and_logs(
     assert later.parent_span_id == "" and later.trace_id != TRACE_ID  # a new root
 
 
-def test_function_keys_never_reach_the_exported_spans(receiver: OTLPReceiver) -> None:
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_function_keys_are_never_recorded(receiver: OTLPReceiver, log_format: str) -> None:
     """A key in ``?code=`` is redacted in ``url.query`` (as the HTTP conventions ask for signed-URL
-    parameters), and no key, in the query or the ``x-functions-key`` header, is in any export."""
+    parameters), and no key, right or wrong, in the query or the ``x-functions-key`` header, is in
+    any export or any line the host writes: not even where a function logs its request, or fails
+    with its URL in the message."""
     key = "k3y-0f-the-0wner-7f3a"
     env = tracing_env(receiver, EXTKIT_FUNCTION_KEY=key)
-    with running_host(APPS / "traced", env=env) as host:
+    with running_host(APPS / "traced", "--log-format", log_format, env=env) as host:
         assert host.get("/api/keyed?name=Ada").status_code == 401
         in_query = host.get(f"/api/keyed?name=Ada&code={key}")
         in_header = host.get("/api/keyed?name=Bo", headers={"x-functions-key": key})
         assert (in_query.status_code, in_header.status_code) == (200, 200)
+        wrong = [
+            host.get(f"/api/keyed?code={key}-old"),
+            host.get("/api/keyed", headers={"x-functions-key": f"{key}-old"}),
+        ]
+        assert [response.status_code for response in wrong] == [401, 401]
+        assert host.get(f"/api/nowhere?code={key}").status_code == 404
+        careless = [
+            host.get(f"/api/careless?name=Cy&code={key}"),
+            host.get("/api/careless?name=Di", headers={"x-functions-key": key}),
+        ]
+        assert [response.status_code for response in careless] == [500, 500]
         by_query = the_span(
             receiver, "keyed", **{"faas.invocation_id": in_query.headers["x-invocation-id"]}
         )
         by_header = the_span(
             receiver, "keyed", **{"faas.invocation_id": in_header.headers["x-invocation-id"]}
         )
+        failed = the_span(
+            receiver, "careless", **{"faas.invocation_id": careless[0].headers["x-invocation-id"]}
+        )
+        host.wait_for_output("the upstream call for")
     assert by_query.attributes["url.query"] == "name=Ada&code=REDACTED"
     assert by_header.attributes["url.query"] == "name=Bo"
+    assert failed.status_code == "STATUS_CODE_ERROR"
     assert receiver.bodies and not [body for body in receiver.bodies if key.encode() in body]
+    output = host.output() + host.errors()
+    assert "handling http://" in output and "code=REDACTED" in output
+    assert key not in output
 
 
 def test_async_function_children_nest(traced_host: HostProcess, receiver: OTLPReceiver) -> None:

@@ -129,6 +129,7 @@ def sleep(req: HttpRequest) -> str:
 @app.route(route="asleep/{ms:int}")
 async def asleep(req: HttpRequest) -> str:
     ms = req.route_params["ms"]
+    logger.info("asleep started for %d ms", ms)
     await asyncio.sleep(ms / 1000)
     return f"slept {ms} ms"
 

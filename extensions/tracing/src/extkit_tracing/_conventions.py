@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Final
-from urllib.parse import unquote_plus
 
 from opentelemetry.trace import SpanKind
 
 from extkit import HttpRequest, HttpResponse, Out
-from extkit.keys import KEY_QUERY_PARAMETER
+from extkit.redaction import redact_query
 
 __all__ = [
     "ERROR_TYPE",
@@ -37,7 +36,6 @@ __all__ = [
     "add_http_request_attributes",
     "error_type",
     "find_http_request",
-    "redact_query",
     "metric_attributes",
     "response_status",
     "span_kind",
@@ -68,11 +66,6 @@ INVOKE_DURATION_BUCKETS: Final = (
 #: Methods the HTTP conventions know; any other is reported as ``_OTHER``.
 _KNOWN_METHODS: Final = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"}
-)
-#: Query parameters whose values are credentials, lower-cased: the function key, and those the
-#: HTTP conventions list for signed URLs (``url.query``: "SHOULD be redacted ... REDACTED").
-_SECRET_PARAMETERS: Final = frozenset(
-    {KEY_QUERY_PARAMETER, "awsaccesskeyid", "signature", "sig", "x-goog-signature"}
 )
 #: Triggers whose incoming span is a CONSUMER (one message processed), per the conventions.
 _CONSUMER_TRIGGERS: Final = frozenset({"pubsub"})
@@ -118,23 +111,6 @@ def add_http_request_attributes(
     agent = request.headers.get("user-agent")
     if agent:
         attributes[USER_AGENT] = agent
-
-
-def redact_query(query: str) -> str:
-    """``query`` with the value of every credential parameter replaced by ``REDACTED``.
-
-    Names are compared as the host reads them (percent- and plus-decoded), in any case, so no
-    spelling that opens a function keeps its key in the span.
-    """
-    parts = query.split("&")
-    for index, part in enumerate(parts):
-        name, equals, _ = part.partition("=")
-        if not equals:
-            continue
-        read = unquote_plus(name) if "%" in name or "+" in name else name
-        if read.lower() in _SECRET_PARAMETERS:
-            parts[index] = f"{name}=REDACTED"
-    return "&".join(parts)
 
 
 def response_status(result: Any, error: BaseException | None, func_args: Mapping[str, Any]) -> int:

@@ -14,6 +14,7 @@ import itertools
 import os
 import threading
 import time
+import traceback
 from collections.abc import Generator
 from logging import Logger
 from typing import Any, ClassVar, Final
@@ -26,6 +27,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 import extkit
 from extkit import AppExtensionBase, Context, RejectInvocation
+from extkit.redaction import redact
 
 from . import _conventions as conv
 from ._export import EXPORTER_NAMES, ExporterChoice, MetricExporterChoice, Options, Pipeline
@@ -192,6 +194,13 @@ class TracingExtension(AppExtensionBase):
         cls._runtime.close()
 
 
+def _redacted_exception(error: BaseException, message: str) -> dict[str, str]:
+    """The exception event's attributes when its message quotes a key (a URL with ``?code=``):
+    the message and the stack trace, redacted, in place of what the SDK would record."""
+    trace_text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return {"exception.message": message, "exception.stacktrace": redact(trace_text)}
+
+
 def _finish(
     runtime: _Runtime,
     pipeline: Pipeline,
@@ -213,9 +222,17 @@ def _finish(
             # A deliberate 4xx rejection is the client's error, not the server's (HTTP rules).
             if not (isinstance(error, RejectInvocation) and status is not None and status < 500):
                 failed = conv.error_type(error)
-                span.set_status(Status(StatusCode.ERROR, str(error) or failed))
+                message = str(error)
+                redacted = redact(message)
+                span.set_status(Status(StatusCode.ERROR, redacted or failed))
                 if runtime.options.record_exception:
-                    span.record_exception(error, escaped=True)
+                    span.record_exception(
+                        error,
+                        attributes=(
+                            None if redacted == message else _redacted_exception(error, redacted)
+                        ),
+                        escaped=True,
+                    )
         elif status is not None and status >= 500:
             failed = str(status)
             span.set_status(Status(StatusCode.ERROR))

@@ -1,2 +1,2 @@
 def main(req: object) -> str:
-    raise ValueError("kaboom")
+    raise ValueError(f"kaboom at {getattr(req, 'url', '')}")

@@ -59,3 +59,11 @@ async def async_hello(req: HttpRequest) -> str:
     with trace.get_tracer("traced_app").start_as_current_span("async-work"):
         await asyncio.sleep(0)
     return "Hello from async"
+
+
+@app.route(route="careless", auth_level="function")
+def careless(req: HttpRequest) -> str:
+    """Logs its request the careless ways, then fails with its URL in the message."""
+    log.info("handling %s", req.url)
+    log.info("request %r with headers %s", req, dict(req.headers))
+    raise RuntimeError(f"the upstream call for {req.url} failed")

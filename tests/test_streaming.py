@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from apputil import write_app
 from hostutil import HostProcess, app_copy, running_host, wait_until
 
 import extkit
@@ -485,22 +486,18 @@ def test_req_stream_of_a_whole_request_yields_its_body() -> None:
     assert asyncio.run(read(HttpRequest("GET", "/api/x"))) == []
 
 
-def write_app(folder: Path, source: str) -> Path:
-    folder.mkdir()
-    (folder / "host.json").write_text('{"version": "2.0"}', encoding="utf-8")
-    (folder / "function_app.py").write_text(source, encoding="utf-8")
-    return folder
+HOST_JSON = {"version": "2.0"}
 
 
 def test_stream_request_needs_an_async_function(tmp_path: Path) -> None:
-    app = write_app(
-        tmp_path / "app",
+    source = (
         "import extkit\n"
         "app = extkit.FunctionApp(http_auth_level='anonymous')\n\n"
         "@app.route(route='up', methods=['POST'], stream_request=True)\n"
         "def up(req):\n"
-        "    return 'no'\n",
+        "    return 'no'\n"
     )
+    app = write_app(tmp_path, {"host.json": HOST_JSON, "function_app.py": source})
     with pytest.raises(AppLoadError) as failed:
         load_app(app)
     message = str(failed.value)
@@ -509,29 +506,23 @@ def test_stream_request_needs_an_async_function(tmp_path: Path) -> None:
     assert "async def" in message
 
 
+def folder_app(root: Path, source: str, trigger: dict[str, Any]) -> Path:
+    """An app with the one folder-per-function function ``Up``."""
+    http_trigger = {"type": "httpTrigger", "name": "req", **trigger}
+    bindings = [http_trigger, {"type": "http", "name": "$return"}]
+    files = {"Up/__init__.py": source, "Up/function.json": {"bindings": bindings}}
+    return write_app(root, {"host.json": HOST_JSON, **files})
+
+
 def test_stream_request_in_function_json_must_be_true_or_false(tmp_path: Path) -> None:
-    app = tmp_path / "app"
-    (app / "Up").mkdir(parents=True)
-    (app / "host.json").write_text('{"version": "2.0"}', encoding="utf-8")
-    (app / "Up" / "__init__.py").write_text("async def main(req):\n    return 'x'\n")
-    binding = {"type": "httpTrigger", "name": "req", "streamRequest": "yes"}
-    bindings = [binding, {"type": "http", "direction": "out", "name": "$return"}]
-    (app / "Up" / "function.json").write_text(json.dumps({"bindings": bindings}))
+    app = folder_app(tmp_path, "async def main(req):\n    return 'x'\n", {"streamRequest": "yes"})
     with pytest.raises(AppLoadError, match=r'Up/function.json.*"streamRequest" must be true'):
         load_app(app)
 
 
 def test_stream_request_in_function_json_streams_the_body(tmp_path: Path) -> None:
-    app = tmp_path / "app"
-    (app / "Up").mkdir(parents=True)
-    (app / "host.json").write_text('{"version": "2.0"}', encoding="utf-8")
-    (app / "Up" / "__init__.py").write_text(
-        "async def main(req):\n"
-        "    return str(sum([len(chunk) async for chunk in req.stream()]))\n"
-    )
-    binding = {"type": "httpTrigger", "name": "req", "authLevel": "anonymous"}
-    bindings = [{**binding, "streamRequest": True}, {"type": "http", "name": "$return"}]
-    (app / "Up" / "function.json").write_text(json.dumps({"bindings": bindings}))
+    source = "async def main(req):\n    return str(sum([len(c) async for c in req.stream()]))\n"
+    app = folder_app(tmp_path, source, {"authLevel": "anonymous", "streamRequest": True})
     loaded = load_app(app)
     try:
         assert loaded.functions[0].spec.stream_request
@@ -540,6 +531,23 @@ def test_stream_request_in_function_json_streams_the_body(tmp_path: Path) -> Non
     with running_host(app) as running:
         response = running.post("/api/Up", content=iter([b"abc"] * 4))
         assert (response.status_code, response.text) == (200, "12")
+
+
+def test_cors_headers_go_out_with_a_streamed_head(tmp_path: Path) -> None:
+    app = app_copy(APP, tmp_path)
+    cors = {"IsEncrypted": False, "Values": {}, "Host": {"CORS": "http://page.example"}}
+    write_app(app, {"local.settings.json": cors})
+    with running_host(app) as running:
+        head = b"GET /api/shaped HTTP/1.1\r\nHost: test\r\nOrigin: http://page.example\r\n\r\n"
+        stream = Exchange(running, head)
+        try:
+            stream.read_head()
+            assert stream.headers["access-control-allow-origin"] == "http://page.example"
+            assert stream.headers["access-control-expose-headers"] == "x-invocation-id"
+            assert stream.headers["vary"] == "Origin"
+            assert stream.rest() == ["h\u00e9llo ".encode(), "w\u00f6rld".encode()]
+        finally:
+            stream.close()
 
 
 def test_an_httpx_client_sees_chunks_as_they_come(host: HostProcess) -> None:

@@ -33,7 +33,8 @@ CPU time per request much less.
 ``--streaming`` measures instead a streaming response's time to first byte: from a request sent
 on a kept-alive connection to its first body chunk, one request at a time, against Starlette's
 ``StreamingResponse`` and extkit's with an async and with a sync generator (the guide's shape:
-an async function returning a sync generator, stepped on the thread pool). No wrk needed.
+an async function returning a sync generator, stepped on the thread pool), all on uvicorn's
+default stack. No wrk needed.
 """
 
 from __future__ import annotations
@@ -435,10 +436,14 @@ def servers(workdir: Path, timer_at_warning: bool = False, azure: bool = False) 
     return found
 
 
-def uvicorn_command(module: str, workdir: Path, port: int) -> list[str]:
-    """``module:app`` on bare uvicorn, asyncio and h11, without access log."""
+def uvicorn_command(
+    module: str, workdir: Path, port: int, stack: tuple[str, str] = ("asyncio", "h11")
+) -> list[str]:
+    """``module:app`` on bare uvicorn, asyncio and h11 unless ``stack`` (loop, http) says
+    otherwise, without access log."""
     server = [f"{module}:app", "--app-dir", str(workdir), "--port", str(port)]
-    quiet = ["--loop", "asyncio", "--http", "h11", "--no-access-log", "--log-level", "warning"]
+    loop, http = stack
+    quiet = ["--loop", loop, "--http", http, "--no-access-log", "--log-level", "warning"]
     return [sys.executable, "-m", "uvicorn", *server, *quiet]
 
 
@@ -505,11 +510,12 @@ def report(measured: list[Server], args: argparse.Namespace, cpu_note: str) -> s
 
 
 def streaming_servers(workdir: Path) -> list[Server]:
-    """Starlette's StreamingResponse, and extkit's with an async and with a sync generator."""
+    """Starlette's StreamingResponse, and extkit's with an async and with a sync generator, all
+    on uvicorn's default stack (uvloop and httptools where they are installed)."""
     (workdir / "starlette_stream_app.py").write_text(STARLETTE_STREAM_APP, encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if not key.startswith("EXTKIT_")}
     port = free_port()
-    command = uvicorn_command("starlette_stream_app", workdir, port)
+    command = uvicorn_command("starlette_stream_app", workdir, port, ("auto", "auto"))
     found = [Server("starlette StreamingResponse", command, env, port)]
     for name, generator in (("async", "chunks_async"), ("sync", "chunks")):
         app = workdir / f"extkit_stream_{name}"
@@ -555,8 +561,8 @@ def streaming_report(args: argparse.Namespace, server_cpu: int | None) -> str:
                 results.setdefault(server.name, []).append(first_byte_ms(server, args.duration))
     lines = [
         f"Time to first byte of a streaming response, one request at a time on a kept-alive "
-        f"connection, {args.rounds} rounds of {args.duration} s, medians; Python "
-        f"{sys.version.split()[0]}.",
+        f"connection, uvicorn's default stack, {args.rounds} rounds of {args.duration} s, medians; "
+        f"Python {sys.version.split()[0]}.",
         "",
         "| server | requests | first byte p50 ms | p99 ms |",
         "|---|---:|---:|---:|",

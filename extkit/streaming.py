@@ -57,38 +57,6 @@ Send = Callable[[Message], Awaitable[None]]
 #: carry), or ``None`` to stream the content.
 Starter = Callable[[Scope, HttpResponse], tuple[Message, bytes | None]]
 
-#: What a :class:`ResponseStream` is made of: the host's :class:`Sending`, its event loop, the
-#: request's ASGI scope, receive and send, and its body (bytes, or the :class:`RequestBody`
-#: the function reads).
-Exchange = tuple["Sending", asyncio.AbstractEventLoop, Scope, Receive, Send, "bytes | RequestBody"]
-# Keys in the invocation's ``Context.__dict__``: not attribute names, so they cannot clash with
-# the attributes extensions set on it.
-_EXCHANGE: Final = "extkit.exchange"
-_STREAM: Final = "extkit.stream"
-
-
-def answering(context: Context, exchange: Exchange) -> None:
-    """Tell the invocation of ``context`` which exchange it answers (the host, per request):
-    a StreamingResponse it answers with is sent there while it runs. Nothing is made until one
-    is (a tuple per request is all it costs)."""
-    context.__dict__[_EXCHANGE] = exchange
-
-
-def stream_of(context: Context) -> ResponseStream | None:
-    """The stream that the invocation of ``context`` started, if it started one."""
-    found: ResponseStream | None = context.__dict__.get(_STREAM)
-    return found
-
-
-def _stream_here() -> ResponseStream | None:
-    """A new stream for the exchange the running invocation answers; ``None`` outside a host."""
-    invocation = current_invocation()
-    exchange = None if invocation is None else vars(invocation).get(_EXCHANGE)
-    if exchange is None:
-        return None
-    stream = vars(invocation)[_STREAM] = ResponseStream(*exchange)
-    return stream
-
 _STREAMED: Final = (
     "the body of this request is read as it arrives (its function is declared with "
     "stream_request=True): iterate it with `async for chunk in req.stream()`; get_body() and "
@@ -414,6 +382,39 @@ async def _close(content: Any) -> None:
 
 
 # --- the function's side --------------------------------------------------------------------------
+
+
+#: What a :class:`ResponseStream` is made of: the host's :class:`Sending`, its event loop, the
+#: request's ASGI scope, receive and send, and its body (bytes, or the :class:`RequestBody`
+#: the function reads).
+Exchange = tuple[Sending, asyncio.AbstractEventLoop, Scope, Receive, Send, bytes | RequestBody]
+# Keys in the invocation's ``Context.__dict__``: not attribute names, so they cannot clash with
+# the attributes extensions set on it.
+_EXCHANGE: Final = "extkit.exchange"
+_STREAM: Final = "extkit.stream"
+
+
+def answering(context: Context, exchange: Exchange) -> None:
+    """Tell the invocation of ``context`` which exchange it answers (the host, per request):
+    a StreamingResponse it answers with is sent there while it runs. Nothing is made until one
+    is (a tuple per request is all it costs)."""
+    context.__dict__[_EXCHANGE] = exchange
+
+
+def stream_of(context: Context) -> ResponseStream | None:
+    """The stream that the invocation of ``context`` started, if it started one."""
+    found: ResponseStream | None = context.__dict__.get(_STREAM)
+    return found
+
+
+def _stream_here() -> ResponseStream | None:
+    """A new stream for the exchange the running invocation answers; ``None`` outside a host."""
+    invocation = current_invocation()
+    exchange = None if invocation is None else vars(invocation).get(_EXCHANGE)
+    if exchange is None:
+        return None
+    stream = vars(invocation)[_STREAM] = ResponseStream(*exchange)
+    return stream
 
 
 def sending_streams(func: Callable[..., Any], output: str | None) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -160,6 +161,17 @@ def test_chunks_reach_the_client_one_by_one_while_the_generator_runs(
         assert stream.rest() == [b"two\n", b"three\n"]  # str chunks are encoded
     finally:
         stream.close()
+
+
+def test_an_httpx_client_sees_chunks_as_they_come(host: HostProcess) -> None:
+    """The same with a plain HTTP client reading the stream: the first line arrives while the
+    generator still waits."""
+    gate = key()
+    with httpx.stream("GET", f"{host.base_url}/api/gated/async/sync?key={gate}") as response:
+        pieces = response.iter_raw()
+        assert next(pieces) == b"one\n"
+        assert host.get(f"/api/release/{gate}").status_code == 200
+        assert b"".join(pieces) == b"two\nthree\n"
 
 
 def test_a_sync_generator_that_blocks_does_not_block_other_requests(host: HostProcess) -> None:
@@ -477,8 +489,6 @@ def test_content_must_be_an_iterable_of_chunks(content: Any) -> None:
 
 
 def test_req_stream_of_a_whole_request_yields_its_body() -> None:
-    import asyncio
-
     async def read(request: HttpRequest) -> list[bytes]:
         return [chunk async for chunk in request.stream()]
 
@@ -548,14 +558,3 @@ def test_cors_headers_go_out_with_a_streamed_head(tmp_path: Path) -> None:
             assert stream.rest() == ["h\u00e9llo ".encode(), "w\u00f6rld".encode()]
         finally:
             stream.close()
-
-
-def test_an_httpx_client_sees_chunks_as_they_come(host: HostProcess) -> None:
-    """The same with a plain HTTP client reading the stream: the first line arrives while the
-    generator still waits."""
-    gate = key()
-    with httpx.stream("GET", f"{host.base_url}/api/gated/async/sync?key={gate}") as response:
-        pieces = response.iter_raw()
-        assert next(pieces) == b"one\n"
-        assert host.get(f"/api/release/{gate}").status_code == 200
-        assert b"".join(pieces) == b"two\nthree\n"

@@ -55,6 +55,7 @@ from .context import Context, TraceContext
 from .correlation import current_invocation, invocation_scope
 from .cors import Cors
 from .errors import ClientDisconnected, InvocationNotStarted
+from .health import Health
 from .http import Headers, HttpRequest, HttpResponse, StreamingResponse
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, LoadedApp
@@ -136,6 +137,8 @@ class Host:
         # How a request is answered: with CORS around it only when configured, so an app without
         # CORS pays nothing for it.
         self._answer = self._respond if cors is None else cors.around(self._respond)
+        # /admin/host/ping and /status (extkit.health), answered before any function's route.
+        self.health = Health(app.functions, self.keys)
         # host.json customHeaders, encoded once; a function's own headers come after them. With
         # CORS configured, the host's CORS headers replace theirs.
         self._custom_headers = [
@@ -332,6 +335,8 @@ class Host:
         method: str = scope["method"]
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+        if (health := self.health.answer(method, path, scope)) is not None:
+            return health
         found = self.router.resolve(method, path)
         if found.status == 405:
             return _plain(405, "Method Not Allowed", {"Allow": ", ".join(found.allowed)})

@@ -2,7 +2,9 @@
 
 - One process alone needs no lock (:class:`NoLock`).
 - The workers of one ``extkit start --workers N`` share a lock file (:class:`FileLock`): the
-  worker holding it runs the timers; when it dies the operating system frees the lock.
+  worker holding it runs the timers; when it dies the operating system frees the lock. The
+  processes another server runs (:mod:`extkit.asgi`) share :func:`shared_lock_file`, named
+  after the app folder, so all processes serving one folder on one machine share it.
 - Hosts on several machines share a Redis database (``EXTKIT_TIMER_LOCK_URL=redis://HOST:PORT/DB``,
   :class:`RedisLease`): they elect one runner through a lease, redis-py's ``Lock``, which expires
   ``lease`` seconds after its holder stops renewing it. Each tick is also claimed in Redis before
@@ -16,7 +18,10 @@ them), ``claim`` before each tick, ``release`` when the host stops.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from typing import IO, Any, Final, Protocol, final
@@ -30,6 +35,7 @@ __all__ = [
     "LEASE_ENV",
     "LOCK_URL_ENV",
     "configured_lock",
+    "shared_lock_file",
 ]
 
 #: Where hosts on several machines elect their timer runner: a ``redis://`` URL.
@@ -57,6 +63,14 @@ def configured_lock(
             raise ValueError(f"{LEASE_ENV} must be a number of seconds, got {raw!r}") from None
         return RedisLease(url, app_name, lease=lease)
     return FileLock(lock_file) if lock_file else NoLock()
+
+
+def shared_lock_file(app_dir: str | os.PathLike[str]) -> str:
+    """The lock file of every process on this machine serving the app in ``app_dir``: in the
+    temporary folder, named from a hash of the folder's absolute path."""
+    folder = os.path.realpath(app_dir)
+    digest = hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"extkit-timers-{digest}.lock")
 
 
 class TimerLock(Protocol):

@@ -19,6 +19,8 @@ Typical use::
 - The process is always stopped when the ``with`` block ends (SIGTERM, then SIGKILL after a
   deadline); :meth:`HostProcess.stop` stops it earlier and returns its exit code.
 - :func:`run_host_to_exit` runs a host that is expected to exit by itself (a bad app).
+- :func:`running_server` runs another server serving the host (gunicorn with ``extkit.asgi:app``)
+  the same way.
 - :func:`required_program` finds a server or browser a test starts (``redis-server``,
   ``chromium``): missing, the test is skipped, or fails when ``EXTKIT_REQUIRE_SERVERS`` is set
   (CI installs them, so there a missing one is a broken set-up, not a reason to skip).
@@ -58,6 +60,7 @@ __all__ = [
     "required_program",
     "run_host_to_exit",
     "running_host",
+    "running_server",
     "wait_until",
 ]
 
@@ -255,7 +258,8 @@ class HostProcess:
 
 def _port_lost(host: HostProcess) -> bool:
     text = host.output() + host.errors()
-    return "address already in use" in text.lower() or "errno 98" in text.lower()
+    lowered = text.lower()
+    return any(lost in lowered for lost in ("address already in use", "errno 98", "in use: ("))
 
 
 @contextmanager
@@ -272,6 +276,28 @@ def running_host(
     ``args`` are more CLI flags (``"--log-format", "json"``, ``"--workers", "2"``); ``env`` is
     added to :func:`host_environment`.
     """
+    with running_server(
+        lambda port: _command(app_dir, ["--port", str(port), *args]),
+        env=env,
+        cwd=cwd,
+        start_timeout=start_timeout,
+        attempts=attempts,
+    ) as host:
+        yield host
+
+
+@contextmanager
+def running_server(
+    command: Callable[[int], Sequence[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    start_timeout: float = START_TIMEOUT,
+    attempts: int = 3,
+) -> Iterator[HostProcess]:
+    """Start ``command(port)`` for a free port on 127.0.0.1 (any server serving the host:
+    ``extkit start``, gunicorn, granian), wait until it serves, stop it after, as
+    :func:`running_host` does."""
     environment = host_environment(env)
     for attempt in range(attempts):
         port = free_port()
@@ -279,11 +305,7 @@ def running_host(
         stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
         with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
             process = subprocess.Popen(
-                _command(app_dir, ["--port", str(port), *args]),
-                stdout=stdout,
-                stderr=stderr,
-                env=environment,
-                cwd=cwd,
+                list(command(port)), stdout=stdout, stderr=stderr, env=environment, cwd=cwd
             )
         host = HostProcess(process, port, stdout_path, stderr_path)
         try:

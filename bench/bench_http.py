@@ -33,6 +33,12 @@ the median of the per-round ratios. Where the machine allows, each server is pin
 wrk to another, as in the reference measurement. On Linux the server's CPU time per request is
 measured too: on a machine shared with other work, req/s depends on the CPU share a server gets,
 CPU time per request much less.
+
+``--streaming`` measures instead a streaming response's time to first byte: from a request sent
+on a kept-alive connection to its first body chunk, one request at a time, against Starlette's
+``StreamingResponse`` and extkit's with an async and with a sync generator (the guide's shape:
+an async function returning a sync generator, stepped on the thread pool), all on uvicorn's
+default stack. No wrk needed.
 """
 
 from __future__ import annotations
@@ -201,6 +207,48 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 @app.route(route="hello", methods=["GET"])
 {prefix}def hello(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("Hello, world")
+"""
+
+
+#: A streaming hello: the first chunk at once, then one more. The same in each app below.
+STARLETTE_STREAM_APP = """
+from starlette.applications import Starlette
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+
+async def chunks():
+    yield b"first\\n"
+    yield b"second\\n"
+
+
+async def hello(request):
+    return StreamingResponse(chunks())
+
+
+app = Starlette(routes=[Route("/api/hello", hello)])
+"""
+
+EXTKIT_STREAM_APP = """
+from extkit import FunctionApp, HttpRequest, StreamingResponse
+
+
+def chunks():
+    yield b"first\\n"
+    yield b"second\\n"
+
+
+async def chunks_async():
+    yield b"first\\n"
+    yield b"second\\n"
+
+
+app = FunctionApp(http_auth_level="anonymous")
+
+
+@app.route(route="hello", methods=["GET"])
+async def hello(req: HttpRequest) -> StreamingResponse:
+    return StreamingResponse({generator}())
 """
 
 
@@ -418,29 +466,7 @@ def _servers(
     for name, module in bare:
         port = free_port()
         found.append(
-            Server(
-                name,
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    f"{module}:app",
-                    "--app-dir",
-                    str(workdir),
-                    "--port",
-                    str(port),
-                    "--loop",
-                    loop,
-                    "--http",
-                    http,
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                env,
-                port,
-                stack,
-            )
+            Server(name, uvicorn_command(module, workdir, port, (loop, http)), env, port, stack)
         )
     variants = [
         ("extkit async", "async", extkit_env),
@@ -463,30 +489,29 @@ def _servers(
         variants += [("extkit AsgiFunctionApp(FastAPI)", "fastapi", fastapi_env)]
     for name, kind, variant_env in variants:
         port = free_port()
-        found.append(
-            Server(
-                name,
-                [
-                    sys.executable,
-                    "-m",
-                    "extkit",
-                    "start",
-                    str(workdir / f"extkit_{kind}"),
-                    "--port",
-                    str(port),
-                    "--log-format",
-                    "json",
-                    "--loop",
-                    loop,
-                    "--http",
-                    http,
-                ],
-                variant_env,
-                port,
-                stack,
-            )
-        )
+        command = extkit_command(workdir / f"extkit_{kind}", port, (loop, http))
+        found.append(Server(name, command, variant_env, port, stack))
     return found
+
+
+def uvicorn_command(
+    module: str, workdir: Path, port: int, stack: tuple[str, str] = ("asyncio", "h11")
+) -> list[str]:
+    """``module:app`` on bare uvicorn, asyncio and h11 unless ``stack`` (loop, http) says
+    otherwise, without access log."""
+    server = [f"{module}:app", "--app-dir", str(workdir), "--port", str(port)]
+    loop, http = stack
+    quiet = ["--loop", loop, "--http", http, "--no-access-log", "--log-level", "warning"]
+    return [sys.executable, "-m", "uvicorn", *server, *quiet]
+
+
+def extkit_command(app: Path, port: int, stack: tuple[str, str] | None = None) -> list[str]:
+    """``extkit start`` for the app folder ``app``, logging JSON lines, on ``stack`` (loop,
+    http) or the default install's."""
+    options = ["--port", str(port), "--log-format", "json"]
+    if stack is not None:
+        options += ["--loop", stack[0], "--http", stack[1]]
+    return [sys.executable, "-m", "extkit", "start", str(app), *options]
 
 
 def report(measured: list[Server], args: argparse.Namespace, cpu_note: str) -> str:
@@ -541,6 +566,75 @@ def report(measured: list[Server], args: argparse.Namespace, cpu_note: str) -> s
     lines += ["| server | req/s | ratio | p50 / p99 ms |", "|---|---:|---:|---|"]
     for name, (ref_rps, ref_ratio, ref_p50, ref_p99) in REFERENCE.items():
         lines.append(f"| {name} | {ref_rps:,} | {ref_ratio:.2f}x | {ref_p50} / {ref_p99} |")
+    return "\n".join(lines)
+
+
+# --- streaming: time to first byte ----------------------------------------------------------------
+
+
+def streaming_servers(workdir: Path) -> list[Server]:
+    """Starlette's StreamingResponse, and extkit's with an async and with a sync generator, all
+    on uvicorn's default stack (uvloop and httptools where they are installed)."""
+    (workdir / "starlette_stream_app.py").write_text(STARLETTE_STREAM_APP, encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("EXTKIT_")}
+    port = free_port()
+    command = uvicorn_command("starlette_stream_app", workdir, port, ("auto", "auto"))
+    found = [Server("starlette StreamingResponse", command, env, port)]
+    for name, generator in (("async", "chunks_async"), ("sync", "chunks")):
+        app = workdir / f"extkit_stream_{name}"
+        app.mkdir()
+        source = EXTKIT_STREAM_APP.format(generator=generator)
+        (app / "function_app.py").write_text(source, encoding="utf-8")
+        (app / "host.json").write_text('{"version": "2.0"}', encoding="utf-8")
+        port = free_port()
+        command = extkit_command(app, port)
+        found.append(Server(f"extkit StreamingResponse, {name} generator", command, env, port))
+    return found
+
+
+def first_byte_ms(server: Server, duration: float) -> list[float]:
+    """Milliseconds from each request to its first body chunk, one request after another on
+    one kept-alive connection, for ``duration`` seconds."""
+    request = f"GET /api/hello HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    found = []
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        stop = time.monotonic() + duration
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            sock.sendall(request)
+            received = b""
+            while not re.search(rb"\r\n\r\n[0-9a-fA-F]+\r\n.", received, re.DOTALL):
+                received += sock.recv(65536)  # the head, then the first chunk
+            found.append((time.perf_counter() - started) * 1000)
+            while not received.endswith(b"\r\n0\r\n\r\n"):
+                received += sock.recv(65536)  # the rest of the response
+    return found
+
+
+def streaming_report(args: argparse.Namespace, server_cpu: int | None) -> str:
+    results: dict[str, list[list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="extkit-bench-stream-") as tmp, ExitStack() as stack:
+        found = streaming_servers(Path(tmp))
+        measured = [stack.enter_context(started(server, server_cpu)) for server in found]
+        for server in measured:
+            first_byte_ms(server, args.warmup)
+        for round_number in range(args.rounds):
+            shift = round_number % len(measured)
+            for server in measured[shift:] + measured[:shift]:
+                results.setdefault(server.name, []).append(first_byte_ms(server, args.duration))
+    lines = [
+        f"Time to first byte of a streaming response, one request at a time on a kept-alive "
+        f"connection, uvicorn's default stack, {args.rounds} rounds of {args.duration} s, medians; "
+        f"Python {sys.version.split()[0]}.",
+        "",
+        "| server | requests | first byte p50 ms | p99 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, rounds in results.items():
+        p50 = statistics.median(statistics.median(times) for times in rounds)
+        p99 = statistics.median(statistics.quantiles(times, n=100)[98] for times in rounds)
+        count = sum(len(times) for times in rounds)
+        lines.append(f"| {name} | {count:,} | {p50:.2f} | {p99:.2f} |")
     return "\n".join(lines)
 
 
@@ -675,9 +769,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure the ASGI apps alone, without a server or wrk (where the time goes)",
     )
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="measure a streaming response's time to first byte instead (no wrk needed)",
+    )
     args = parser.parse_args(argv)
     if args.in_process:
         print(in_process(max(args.rounds, 5), azure=args.azure))
+        return 0
+    if args.streaming:
+        print(streaming_report(args, cpus()[0]))
         return 0
     if shutil.which("wrk") is None:
         print("bench_http: wrk is not installed (apt-get install wrk); skipped.", file=sys.stderr)

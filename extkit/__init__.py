@@ -14,17 +14,19 @@ from .context import Context, ExtensionState, RetryContext, TraceContext
 from .correlation import current_invocation, invocation_scope
 from .engine import Engine, LoadedFunction
 from .errors import (
+    ClientDisconnected,
     ExtensionDefinitionError,
     FunctionExtensionException,
     InvocationNotStarted,
     InvocationTimeout,
     RejectInvocation,
+    RequestBodyTooLarge,
     ShortCircuit,
 )
 from .extension import AppExtensionBase, FuncExtensionBase
 from .frameworks import AsgiFunctionApp, AsgiMiddleware, WsgiFunctionApp, WsgiMiddleware
 from .hookspecs import hookimpl
-from .http import HttpRequest, HttpResponse, Out
+from .http import HttpRequest, HttpResponse, Out, StreamingResponse
 from .registry import Registry, current_registry, isolated_registry, reset_registry
 from .schedule import TimerRequest
 from .threads import ContextThreadPoolExecutor, Thread, propagate
@@ -40,6 +42,7 @@ __all__ = [
     "AsgiMiddleware",
     "AuthLevel",
     "Blueprint",
+    "ClientDisconnected",
     "Context",
     "ContextThreadPoolExecutor",
     "Engine",
@@ -57,8 +60,10 @@ __all__ = [
     "Out",
     "Registry",
     "RejectInvocation",
+    "RequestBodyTooLarge",
     "RetryContext",
     "ShortCircuit",
+    "StreamingResponse",
     "Thread",
     "TimerRequest",
     "TraceContext",

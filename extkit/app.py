@@ -103,6 +103,8 @@ class FunctionSpec:
     convert_trigger: Callable[[Any], Any] | None = None
     #: Started by the host before it serves and stopped when it stops (``AsgiFunctionApp``).
     lifespan: Lifespan | None = None
+    #: HTTP: the host does not read the body before the call; ``req.stream()`` reads it.
+    stream_request: bool = False
 
     def __repr__(self) -> str:
         where = f" {self.methods or 'ANY'} {self.route!r}" if self.trigger == "http" else ""
@@ -167,6 +169,7 @@ class _Pending:
     http_output: str | None = None  # from route(binding_arg_name=...)
     http_output_binding: str | None = None  # from generic_output_binding(type="http")
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    stream_request: bool = False
 
     def label(self) -> str:
         return self.name or str(getattr(self.func, "__qualname__", repr(self.func)))
@@ -218,16 +221,23 @@ class _Decorators:
         auth_level: AuthLevel | str | None = None,
         trigger_arg_name: str = "req",
         binding_arg_name: str | None = "$return",
+        stream_request: bool = False,
     ) -> Callable[[F], F]:
         """An HTTP trigger at ``/{routePrefix}/{route}`` (default route: the function's name).
 
         ``binding_arg_name`` is where the response comes from: the return value (``"$return"``)
-        or an ``Out[HttpResponse]`` parameter of that name.
+        or an ``Out[HttpResponse]`` parameter of that name. ``stream_request=True`` (an async
+        function only): the host calls the function without reading the body first, and
+        ``req.stream()`` yields it as it arrives.
         """
 
         def decorate(func: F) -> F:
             entry = self._entry(func, "route")
             where = f"route of {entry.label()!r}"
+            if not isinstance(stream_request, bool):
+                raise FunctionAppError(
+                    f"{where}: stream_request must be True or False, got {stream_request!r}"
+                )
             self._set_trigger(entry, "http", "route")
             entry.trigger_arg = trigger_arg_name
             entry.route = None if route is None else normalize_route(route)
@@ -236,6 +246,7 @@ class _Decorators:
                 None if auth_level is None else AuthLevel.parse(auth_level, where=where)
             )
             entry.http_output = binding_arg_name
+            entry.stream_request = stream_request
             return func
 
         return decorate
@@ -326,6 +337,8 @@ def _build_spec(entry: _Pending, default_auth: AuthLevel) -> FunctionSpec:
         }
         if entry.methods is not None:
             trigger["methods"] = [method.lower() for method in entry.methods]
+        if entry.stream_request:
+            trigger["streamRequest"] = True
         bindings.append(trigger)
         if http_output is not None:
             bindings.append({"type": "http", "direction": "out", "name": http_output})
@@ -363,6 +376,7 @@ def _build_spec(entry: _Pending, default_auth: AuthLevel) -> FunctionSpec:
         source_file=source_file,
         directory=os.path.dirname(source_file) if source_file else "",
         layout="decorator",
+        stream_request=entry.stream_request,
     )
 
 

@@ -12,7 +12,8 @@ The host and ``extkit invoke`` (:mod:`extkit.cli.invoke`) both go through :func:
 - failures, in the same function: a :class:`~extkit.RejectInvocation` becomes its ``response``
   (or ``status_code`` with the reason), an :class:`~extkit.InvocationTimeout` 504, any other
   exception 500 with a generic body naming the invocation id (details go to the log, never to
-  the caller).
+  the caller); a :class:`~extkit.ClientDisconnected` is logged at INFO, nobody being left to
+  answer.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .app import FunctionSpec
 from .context import Context, TraceContext
 from .correlation import invocation_scope
 from .engine import raised_by
-from .errors import InvocationNotStarted, InvocationTimeout, RejectInvocation
+from .errors import ClientDisconnected, InvocationNotStarted, InvocationTimeout, RejectInvocation
 from .http import HttpRequest, HttpResponse, Out
 from .loader import AppFunction
 
@@ -210,6 +211,8 @@ def _log_outcome(
         _log.info("invocation of %s rejected: %s (%d)", spec.name, error.reason, error.status_code)
     elif isinstance(error, InvocationTimeout):
         _log.error("%s (invocation %s)", error, context.invocation_id)
+    elif isinstance(error, ClientDisconnected):  # the client's doing, not a failure of the host
+        _log.info("invocation of %s ended early: %s", spec.name, error)
     elif error is not None and not isinstance(error, BindingError):
         culprit = raised_by(error)
         _log.error(

@@ -177,6 +177,13 @@ class Cors:
 
         return handle_with_cors
 
+    def mark(self, scope: Scope, headers: MutableMapping[str, str]) -> None:
+        """Mark an answer's headers for the request's origin as :meth:`around` does, for an
+        answer whose head goes out before ``around`` sees it (a streamed response's)."""
+        found = (value for name, value in scope["headers"] if name.lower() == b"origin")
+        origin = next(found, None)
+        self._mark(None if origin is None else origin.decode("latin-1"), headers)
+
     def _preflight(self, scope: Scope, origin: str, method: str, asked: str | None) -> HttpResponse:
         headers = {"Vary": _PREFLIGHT_VARY}
         methods = self._methods_at(method, scope) if self.policy.allows(origin) else None

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ClientDisconnected",
     "ExtensionDefinitionError",
     "FunctionExtensionException",
     "InvocationNotStarted",
     "InvocationTimeout",
     "RejectInvocation",
+    "RequestBodyTooLarge",
     "ShortCircuit",
 ]
 
@@ -39,6 +41,21 @@ class RejectInvocation(Exception):
         self.reason = reason
         self.status_code = status_code
         self.response = response
+
+
+class RequestBodyTooLarge(RejectInvocation):
+    """A request body read with ``req.stream()`` grew past the host's limit
+    (``extkit.maxRequestBodyBytes`` in host.json). Let it propagate and the answer is 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Payload Too Large: the limit is {limit} bytes", status_code=413)
+        self.limit = limit
+
+
+class ClientDisconnected(ConnectionError):
+    """The client went away before the exchange was over: raised by ``req.stream()`` during an
+    upload, and what post hooks see as ``func_exc`` when a client leaves a streaming response
+    early. It is not a server error: the host logs it at INFO."""
 
 
 class ShortCircuit(Exception):

@@ -2,9 +2,10 @@
 
 ``function.json`` names the script (``scriptFile``, default ``__init__.py``), the function in it
 (``entryPoint``, default ``main``) and the bindings: exactly one trigger (``httpTrigger`` with
-``route``, ``methods``, ``authLevel``; or ``timerTrigger`` with ``schedule``, ``runOnStartup``)
-and at most one ``http`` output. Each folder becomes a :class:`~extkit.app.FunctionSpec`, as a
-decorator-model function does; ``"disabled": true`` leaves the folder out.
+``route``, ``methods``, ``authLevel``, extkit's ``streamRequest``; or ``timerTrigger`` with
+``schedule``, ``runOnStartup``) and at most one ``http`` output. Each folder becomes a
+:class:`~extkit.app.FunctionSpec`, as a decorator-model function does; ``"disabled": true``
+leaves the folder out.
 """
 
 from __future__ import annotations
@@ -165,6 +166,11 @@ def bindings_to_fields(
         except FunctionAppError as exc:
             problems.append(str(exc))
             return None
+        stream_request = binding.get("streamRequest", False)
+        if not isinstance(stream_request, bool):
+            problems.append(f'{label}: "streamRequest" must be true or false')
+            return None
+        found["stream_request"] = stream_request
     else:
         if found["http_output"] is not None:
             problems.append(f"{where}: an http output binding needs an httpTrigger")

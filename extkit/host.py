@@ -30,12 +30,17 @@ extensions' shutdown hooks once (``engine.shutdown()``), where they flush export
 :meth:`Host.stop_waiting` (a second signal, :mod:`extkit.cli.server`) ends the waiting: requests
 whose task the server then cancels are answered 503, and :meth:`Host.shutdown` goes straight to
 the shutdown hooks, giving them at most ``FORCED_SHUTDOWN_SECONDS``.
+
+Streaming (:mod:`extkit.streaming`): a function declared with ``stream_request=True`` reads its
+body itself, as it arrives, and a ``StreamingResponse`` is sent as it is produced, its post hooks
+after the last chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import uuid
@@ -47,17 +52,25 @@ from urllib.parse import parse_qsl, quote
 from ._types import Lifespan
 from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_timer
 from .context import Context, TraceContext
-from .correlation import invocation_scope
+from .correlation import current_invocation, invocation_scope
 from .cors import Cors
-from .errors import InvocationNotStarted
+from .errors import ClientDisconnected, InvocationNotStarted
 from .health import Health
-from .http import Headers, HttpRequest, HttpResponse
+from .http import Headers, HttpRequest, HttpResponse, StreamingResponse
 from .keys import KEY_HEADER, KEY_QUERY_PARAMETER, Keys
 from .loader import AppFunction, LoadedApp
 from .logs import RateLimited
 from .pool import FunctionPool
 from .routing import Router
 from .schedule import Schedule, ScheduleStatus, TimerRequest
+from .streaming import (
+    RequestBody,
+    ResponseStream,
+    Sending,
+    StreamedRequest,
+    answering,
+    stream_of,
+)
 from .throttle import RequestThrottle
 from .timer_lock import NoLock, TimerLock
 from .wire import response_problem
@@ -155,6 +168,10 @@ class Host:
         # Pool threads start lazily, so a pool exists before the lifespan starts (an ASGI server
         # that skips the lifespan still works).
         self.pool = FunctionPool(threads)
+        # How a function's StreamingResponse is sent while it runs: its head is sent before
+        # CORS sees the answer, so CORS marks it here.
+        start = self._start if cors is None else functools.partial(self._cors_start, cors)
+        self._sending = Sending(start, self.pool)
         settings = app.settings
         concurrent = settings.max_concurrent_requests
         outstanding = settings.max_outstanding_requests
@@ -295,17 +312,26 @@ class Host:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            response = await self._answer(scope, receive)
+            response = await self._answer(scope, receive, send)
         except Exception:  # a bug here must cost one request, never the server
             _log.exception("the host failed to handle %s %s", scope.get("method"), scope["path"])
             response = _plain(500, "Internal Server Error")
         if response is None:
             return  # the client went away before the request was complete
-        if INVOCATION_ID_HEADER not in response.headers:
-            response.headers[INVOCATION_ID_HEADER] = str(uuid.uuid4())
-        await self._send(scope, send, response, close=_framed_twice(scope["headers"]))
+        if type(response) is HttpResponse:
+            await self._send(scope, send, response)
+        elif isinstance(response, StreamingResponse):
+            stream = response._stream
+            if stream is None:  # not sent yet: an extension answered with it (ShortCircuit)
+                await self._stream_late(scope, receive, send, response)
+            else:  # the function's, sent while it ran
+                await stream.finish()
+        else:
+            await self._send(scope, send, response)
 
-    async def _respond(self, scope: Scope, receive: Receive) -> HttpResponse | None:
+    async def _respond(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> HttpResponse | None:
         method: str = scope["method"]
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
@@ -334,31 +360,44 @@ class Host:
                 and "transfer-encoding" not in headers
                 and scope.get("http_version") in _BODILESS_WITHOUT_LENGTH
             ):
-                body: bytes | HttpResponse | None = b""  # HTTP/1.x: no length, no chunks: none
+                body: bytes | RequestBody | HttpResponse | None = b""  # HTTP/1.x: none
             else:
-                body = await self._read_body(headers, receive)
-            if not isinstance(body, bytes):
-                return body
-            request = HttpRequest(
-                method,
-                _url(scope, headers, path, query),
-                headers=headers,
-                params=params,
-                route_params=found.params,
-                body=body,
-            )
+                body = await self._read_body(fn, headers, receive)
+            url = _url(scope, headers, path, query)
+            if type(body) is not bytes:
+                if body is None or isinstance(body, HttpResponse):
+                    return body
+                assert isinstance(body, RequestBody)  # the function reads it as it arrives
+                request: HttpRequest = StreamedRequest(
+                    body, method, url, headers=headers, params=params, route_params=found.params
+                )
+            else:
+                request = HttpRequest(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params,
+                    route_params=found.params,
+                    body=body,
+                )
             # Without trace headers the context's default (an empty TraceContext) is the same.
             parent, state = headers.get("traceparent"), headers.get("tracestate")
             trace = None if parent is None and state is None else TraceContext(parent, state)
             context = fn.loaded.new_context(trace_context=trace)
+            # Where a StreamingResponse the function answers with is sent, while it runs.
+            loop = asyncio.get_running_loop()
+            answering(context, (self._sending, loop, scope, receive, send, body))
             try:
                 if throttle is None:
-                    return await self._invoke(fn, request, context)
-                return await self._invoke_in_turn(fn, request, context, throttle)
+                    response = await self._invoke(fn, request, context)
+                else:
+                    response = await self._invoke_in_turn(fn, request, context, throttle)
             except asyncio.CancelledError:
                 if not self._hurried:
                     raise
-                return self._interrupted(fn, context.invocation_id)
+                response = self._interrupted(fn, context.invocation_id)
+            stream = stream_of(context)
+            return stream.response if stream is not None and stream.started else response
         finally:
             if throttle is not None:
                 throttle.leave()
@@ -448,8 +487,11 @@ class Host:
         )
 
     async def _read_body(
-        self, headers: dict[str, str], receive: Receive
-    ) -> bytes | HttpResponse | None:
+        self, fn: AppFunction, headers: dict[str, str], receive: Receive
+    ) -> bytes | RequestBody | HttpResponse | None:
+        """The request body, read up to the limit; for a function that reads it itself
+        (``stream_request``), what it reads it from. A response instead when the request is
+        refused (400, 413); ``None`` when the client went away."""
         limit = self.max_body
         declared = headers.get("content-length")
         if declared is not None:
@@ -457,6 +499,8 @@ class Host:
                 return _plain(400, "Bad Request: Content-Length is not a number")
             if int(declared) > limit:
                 return _plain(413, f"Payload Too Large: the limit is {limit} bytes")
+        if fn.spec.stream_request:
+            return RequestBody(receive, limit)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -471,11 +515,49 @@ class Host:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _send(
-        self, scope: Scope, send: Send, response: HttpResponse, *, close: bool = False
+    async def _send(self, scope: Scope, send: Send, response: HttpResponse) -> None:
+        """Send a whole ``response``."""
+        start, body = self._start(scope, response)
+        await send(start)
+        await send({"type": "http.response.body", "body": body or b""})
+
+    async def _stream_late(
+        self, scope: Scope, receive: Receive, send: Send, response: StreamingResponse
     ) -> None:
-        """Send ``response``; with ``close``, tell the server to close the connection after it."""
-        body = response.get_body()
+        """Send a StreamingResponse the function did not answer with (an extension's
+        ``ShortCircuit`` or rejection): its invocation is over, so nobody else hears how it went."""
+        loop = asyncio.get_running_loop()
+        stream = ResponseStream(Sending(self._start, self.pool), loop, scope, receive, send, b"")
+        try:
+            await stream.send(response)
+        except ClientDisconnected:
+            pass
+        except Exception:
+            _log.exception(
+                "the streaming response to %s %s (invocation %s) failed",
+                scope["method"],
+                scope["path"],
+                response.headers.get(INVOCATION_ID_HEADER),
+            )
+        await stream.finish()
+
+    def _cors_start(
+        self, cors: Cors, scope: Scope, response: HttpResponse
+    ) -> tuple[Message, bytes | None]:
+        cors.mark(scope, response.headers)
+        return self._start(scope, response)
+
+    def _start(self, scope: Scope, response: HttpResponse) -> tuple[Message, bytes | None]:
+        """The ``http.response.start`` message for ``response``, and the body to send: its own,
+        empty for HEAD, 204 and 304, ``None`` for a StreamingResponse's content (sent after,
+        without a length). A response HTTP cannot carry is replaced by a 500. Tells the server
+        to close the connection after a request framed twice."""
+        if INVOCATION_ID_HEADER not in response.headers:  # the host's own, or a stream's
+            invocation = current_invocation()
+            response.headers[INVOCATION_ID_HEADER] = (
+                str(uuid.uuid4()) if invocation is None else invocation.invocation_id
+            )
+        streamed = type(response) is not HttpResponse and isinstance(response, StreamingResponse)
         raw = self._custom_headers.copy()
         has_type = False
         try:
@@ -490,18 +572,18 @@ class Host:
             problem = response_problem(response.status_code, raw[len(self._custom_headers) :])
         if problem is not None:
             response = self._invalid(scope, response, problem)
-            body = response.get_body()
             raw = [(INVOCATION_ID_HEADER.encode(), response.headers[INVOCATION_ID_HEADER].encode())]
-            has_type = False
+            has_type = streamed = False
         if not has_type:
             raw.append((b"content-type", _content_type(response)))
-        raw.append((b"content-length", str(len(body)).encode()))
-        if close:
+        body = None if streamed else response.get_body()
+        if body is not None:
+            raw.append((b"content-length", str(len(body)).encode()))
+        if _framed_twice(scope["headers"]):
             raw.append((b"connection", b"close"))
         if response.status_code in (204, 304) or scope["method"] == "HEAD":
             body = b""
-        await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
-        await send({"type": "http.response.body", "body": body})
+        return {"type": "http.response.start", "status": response.status_code, "headers": raw}, body
 
     def _invalid(self, scope: Scope, response: HttpResponse, problem: str) -> HttpResponse:
         """The 500 for a response that is not valid HTTP, logged as part of its invocation."""

@@ -4,17 +4,30 @@ Both are plain objects, constructible in a unit test exactly as the reference gu
 function can be tested without a host::
 
     req = HttpRequest(method="GET", body=None, url="/api/HttpTrigger", params={"name": "Test"})
+
+:class:`StreamingResponse` is a response whose body is sent as it is produced; how the host
+streams in both directions is :mod:`extkit.streaming`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Any, Generic, TypeVar
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+)
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .redaction import redact
 
-__all__ = ["Headers", "HttpRequest", "HttpResponse", "Out"]
+if TYPE_CHECKING:
+    from .streaming import ResponseStream
+
+__all__ = ["Headers", "HttpRequest", "HttpResponse", "Out", "StreamingResponse"]
 
 T = TypeVar("T")
 
@@ -144,6 +157,12 @@ class HttpRequest:
     def get_body(self) -> bytes:
         return self._body
 
+    def stream(self) -> AsyncIterator[bytes]:
+        """The body in pieces: ``async for chunk in req.stream()``. They come as the client sends
+        them when the function is declared with ``stream_request=True`` (the host has not read
+        the body before calling it); for any other request the whole body is one piece."""
+        return _whole(self._body)
+
     def get_json(self) -> Any:
         """The body parsed as JSON; ``ValueError`` naming the problem when it is not JSON
         (also for JSON nested too deeply for Python's parser, a client's input like any other)."""
@@ -216,6 +235,59 @@ class HttpResponse:
 
     def __repr__(self) -> str:
         return f"HttpResponse(status_code={self.status_code}, mimetype={self.mimetype!r})"
+
+
+async def _whole(body: bytes) -> AsyncIterator[bytes]:
+    if body:
+        yield body
+
+
+class StreamingResponse(HttpResponse):
+    """A response whose body is sent while it is produced: each ``bytes`` or ``str`` chunk that
+    ``content`` (an iterator or async iterator) yields reaches the client as soon as it is
+    yielded, with chunked transfer encoding; text is encoded with ``charset`` (UTF-8). Status and
+    headers go out before the first chunk. A sync iterator runs on the host's thread pool, so it
+    may block (``time.sleep``) without holding up other requests.
+
+    Extensions' post hooks run once the content is exhausted (or the client has left). It has no
+    body to get or replace; ``append_body`` adds bytes sent after the content's last chunk, and
+    headers set once the first chunk has gone are not sent.
+    """
+
+    def __init__(
+        self,
+        content: Iterable[bytes | str] | AsyncIterable[bytes | str],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        if isinstance(content, (str, bytes, bytearray, memoryview)) or not (
+            hasattr(content, "__aiter__") or hasattr(content, "__iter__")
+        ):
+            raise TypeError(
+                "StreamingResponse content must be an iterator or async iterator of bytes or str "
+                f"chunks, got {type(content).__name__}; for a body you have whole, return an "
+                "HttpResponse"
+            )
+        super().__init__(
+            None, status_code=status_code, headers=headers, mimetype=media_type or "text/plain"
+        )
+        self.content = content
+        self._stream: ResponseStream | None = None  # the host's, once it has sent the head
+
+    def get_body(self) -> bytes:
+        raise TypeError(
+            "a StreamingResponse has no body to get: its content is sent as it is produced"
+        )
+
+    def set_body(self, body: str | bytes) -> None:
+        raise TypeError(
+            "a StreamingResponse's body cannot be replaced: its content is sent as it is produced "
+            "(append_body adds to its end)"
+        )
+
+    def __repr__(self) -> str:
+        return f"StreamingResponse(status_code={self.status_code}, mimetype={self.mimetype!r})"
 
 
 class Out(Generic[T]):

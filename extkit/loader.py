@@ -48,6 +48,7 @@ from .registry import Registry, isolated_registry
 from .routing import RouteError, RouteTemplate
 from .schedule import Schedule, ScheduleError, parse_schedule
 from .settings_files import HostSettings, apply_local_settings, python_log_level, read_host_json
+from .streaming import sending_streams
 
 __all__ = [
     "APP_PACKAGE",
@@ -228,6 +229,24 @@ def _check_signature(spec: FunctionSpec, problems: list[str]) -> None:
         )
 
 
+def _check_stream_request(spec: FunctionSpec, problems: list[str]) -> None:
+    """A function that reads its body as a stream must be able to: ``req.stream()`` is async."""
+    if not spec.stream_request:
+        return
+    if not inspect.iscoroutinefunction(inspect.unwrap(spec.func)):
+        problems.append(
+            f"{_where(spec)}: function {spec.name!r} reads its request body as a stream "
+            "(stream_request), so it must be an async def function: req.stream() is an async "
+            "iterator"
+        )
+    elif spec.convert_trigger is not None:
+        problems.append(
+            f"{_where(spec)}: function {spec.name!r} reads its request body as a stream "
+            "(streamRequest) but is written against azure.functions, whose HttpRequest cannot "
+            "stream; take an extkit.HttpRequest instead"
+        )
+
+
 def _check_schedule(
     spec: FunctionSpec, problems: list[str], parsed: dict[FunctionSpec, Schedule]
 ) -> None:
@@ -343,6 +362,7 @@ def load_app(
         routes: dict[FunctionSpec, RouteTemplate] = {}
         for spec in specs:
             _check_signature(spec, problems)
+            _check_stream_request(spec, problems)
             if spec.trigger == "timer":
                 _check_schedule(spec, problems, schedules)
         _check_unique(specs, problems, routes)
@@ -370,7 +390,13 @@ def load_app(
         functions = [
             AppFunction(
                 spec,
-                engine.load(spec.func, info=spec.info(settings.route_prefix)),
+                engine.load(
+                    # Sends a StreamingResponse before returning: post hooks run after the stream.
+                    sending_streams(spec.func, spec.http_output)
+                    if spec.trigger == "http"
+                    else spec.func,
+                    info=spec.info(settings.route_prefix),
+                ),
                 route=routes.get(spec),
                 schedule=schedules.get(spec),
             )

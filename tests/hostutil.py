@@ -24,6 +24,7 @@ Typical use::
 - :func:`required_program` finds a server or browser a test starts (``redis-server``,
   ``chromium``): missing, the test is skipped, or fails when ``EXTKIT_REQUIRE_SERVERS`` is set
   (CI installs them, so there a missing one is a broken set-up, not a reason to skip).
+- :func:`app_copy` copies a fixture app with a ``host.json`` of the test's own.
 - The environment is this process's, minus variables that change the host's behaviour
   (``EXTKIT_*``, ``OTEL_*``, the extensions gate, worker and thread counts), with
   ``OTEL_TRACES_EXPORTER=none`` and ``OTEL_METRICS_EXPORTER=none`` by default; pass ``env=`` to
@@ -53,6 +54,7 @@ import pytest
 __all__ = [
     "HostProcess",
     "HostStartError",
+    "app_copy",
     "free_port",
     "host_environment",
     "required_program",
@@ -88,6 +90,16 @@ def required_program(name: str, apt_package: str) -> str:
             pytest.fail(why)
         pytest.skip(why)
     return found
+
+
+def app_copy(source: Path, tmp: Path, **host_json: Any) -> Path:
+    """A copy of the app folder ``source`` in ``tmp``, with ``host_json`` (and version 2.0) as
+    its whole host.json."""
+    target = tmp / "app"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    settings = {"version": "2.0", **host_json}
+    (target / "host.json").write_text(json.dumps(settings), encoding="utf-8")
+    return target
 
 
 def wait_until(

@@ -25,6 +25,7 @@ from extkit import (
     HttpRequest,
     HttpResponse,
     Registry,
+    StreamingResponse,
     TraceContext,
     isolated_registry,
 )
@@ -151,6 +152,19 @@ def test_hooks_get_the_reference_s_positional_arguments(module: ModuleWriter) ->
     assert pre == ("pre", "extkit.extensions.Recorder", "Fn", {"req": req})
     assert post[:2] == ("post", "Fn") and isinstance(post[2], func.HttpResponse)
     assert post[2].get_body() == result.get_body()
+
+
+def test_a_streaming_response_reaches_azure_written_post_hooks_as_it_is(
+    module: ModuleWriter,
+) -> None:
+    """A ``func.HttpResponse`` view cannot hold a body that is still being produced: the hook
+    gets the ``StreamingResponse`` itself."""
+    recorder = module("ext.py", RECORDER)
+    _, engine = adopted()
+    streamed = StreamingResponse(iter([b"a", b"b"]))
+    loaded = engine.load(returning_extkit_types(lambda req: streamed), name="Fn")
+    assert loaded.invoke({"req": request()}) is streamed
+    assert recorder.calls[-1] == ("post", "Fn", streamed)
 
 
 def test_func_args_hold_the_library_s_objects_and_hooks_may_change_them(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import sys
 import time
@@ -12,18 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostutil import HostProcess, run_host_to_exit, running_host, wait_until
+from hostutil import HostProcess, app_copy, run_host_to_exit, running_host, wait_until
 
 APPS = Path(__file__).parent / "apps"
 
 
 def fault_app(tmp: Path, **host_json: Any) -> Path:
-    """The fault app in ``tmp``, with ``host_json`` merged into its host.json."""
-    target = tmp / "app"
-    shutil.copytree(APPS / "host_faults", target, ignore=shutil.ignore_patterns("__pycache__"))
-    settings = {"version": "2.0", **host_json}
-    (target / "host.json").write_text(json.dumps(settings), encoding="utf-8")
-    return target
+    """The fault app in ``tmp``, with ``host_json`` as its host.json."""
+    return app_copy(APPS / "host_faults", tmp, **host_json)
 
 
 @pytest.fixture(scope="module", params=[None, "00:00:05"], ids=["no-timeout", "timeout"])

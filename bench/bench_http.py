@@ -641,11 +641,15 @@ def streaming_report(args: argparse.Namespace, server_cpu: int | None) -> str:
 # --- in process: where an extkit request's time goes, without a server ---------------------------
 
 
-def in_process(rounds: int, requests: int = 1500, azure: bool = False) -> str:
+def in_process(
+    rounds: int, requests: int = 1500, azure: bool = False, frameworks: bool = False
+) -> str:
     """Per-request CPU time of the ASGI apps alone, driven by a loop that plays the server.
 
     No socket, no HTTP parsing: just the application's own work per request, which is what
     extkit adds to a server's. The variants run in interleaved rounds in this process.
+    ``frameworks``: also the FastAPI app alone and the same app behind extkit's host as an
+    ``AsgiFunctionApp``, with the gate off and with the timer extension.
     """
     import asyncio
     import logging
@@ -658,7 +662,7 @@ def in_process(rounds: int, requests: int = 1500, azure: bool = False) -> str:
     configure_logging("json", stream=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
     with tempfile.TemporaryDirectory(prefix="extkit-bench-http-") as tmp:
         workdir = Path(tmp)
-        _servers(workdir, False, azure, "asyncio+h11", False)  # writes the apps
+        _servers(workdir, False, azure, "asyncio+h11", frameworks)  # writes the apps
         sys.path.insert(0, str(workdir))
         import starlette_app  # type: ignore[import-not-found]
 
@@ -677,6 +681,15 @@ def in_process(rounds: int, requests: int = 1500, azure: bool = False) -> str:
         if azure:
             typed_app = load_app(workdir / "extkit_azure_async", enabled=True)
             typed = Host(typed_app, task_per_request=True)
+        if frameworks:
+            import fastapi_app  # type: ignore[import-not-found]
+
+            framework_on = Host(
+                load_app(workdir / "extkit_fastapi", enabled=True), task_per_request=True
+            )
+            framework_off = Host(
+                load_app(workdir / "extkit_fastapi", enabled=False), task_per_request=True
+            )
     timer_log = logging.getLogger("extkit.extensions.TimerExtension")
     variants: list[tuple[str, Any, int]] = [
         ("Starlette app", starlette_app.app, logging.NOTSET),
@@ -687,6 +700,12 @@ def in_process(rounds: int, requests: int = 1500, azure: bool = False) -> str:
     ]
     if azure:
         variants.append(("extkit, azure.functions types, timer extension", typed, logging.NOTSET))
+    if frameworks:
+        variants += [
+            ("FastAPI app", fastapi_app.app, logging.NOTSET),
+            ("extkit AsgiFunctionApp(FastAPI), gate off", framework_off, logging.NOTSET),
+            ("extkit AsgiFunctionApp(FastAPI), timer extension", framework_on, logging.NOTSET),
+        ]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -775,8 +794,11 @@ def main(argv: list[str] | None = None) -> int:
         help="measure a streaming response's time to first byte instead (no wrk needed)",
     )
     args = parser.parse_args(argv)
+    if args.frameworks and importlib.util.find_spec("fastapi") is None:
+        print("bench_http: --frameworks needs fastapi (pip install fastapi)", file=sys.stderr)
+        return 2
     if args.in_process:
-        print(in_process(max(args.rounds, 5), azure=args.azure))
+        print(in_process(max(args.rounds, 5), azure=args.azure, frameworks=args.frameworks))
         return 0
     if args.streaming:
         print(streaming_report(args, cpus()[0]))
@@ -792,9 +814,6 @@ def main(argv: list[str] | None = None) -> int:
             print("bench_http: uvloop or httptools missing: asyncio+h11 only", file=sys.stderr)
     else:
         stacks = (args.stack,)
-    if args.frameworks and importlib.util.find_spec("fastapi") is None:
-        print("bench_http: --frameworks needs fastapi (pip install fastapi)", file=sys.stderr)
-        return 2
     cpu_note = (
         f"servers pinned to CPU {server_cpu}, wrk to CPU {wrk_cpu}"
         if server_cpu is not None

@@ -35,7 +35,7 @@ from urllib.parse import unquote, unquote_to_bytes, urlencode, urlsplit
 from ._types import Lifespan
 from .app import AuthLevel, FunctionApp, FunctionSpec
 from .context import Context
-from .http import HttpRequest, HttpResponse
+from .http import Headers, HttpRequest, HttpResponse
 
 __all__ = [
     "AsgiApp",
@@ -86,60 +86,84 @@ def _native(text: str) -> str:
     return _wire(text).decode("latin-1")
 
 
-@final
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Target:
-    """Where a request went: what both the ASGI scope and the WSGI environ are made of."""
+#: Where a request went, what both the ASGI scope and the WSGI environ are made of: scheme,
+#: server (host, port), path (still percent-encoded), query, and headers (a Host header
+#: included). A plain tuple: one is made per request.
+_Target = tuple[str, tuple[str, int], str, str, list[tuple[str, str]]]
 
-    scheme: str
-    server: tuple[str, int]
-    raw_path: str  # still percent-encoded
-    query: str
-    headers: list[tuple[str, str]]  # a Host header included
+
+#: (scheme, netloc) -> the server's (host, port), worked out once: a host serves a few names,
+#: and every request would otherwise parse its own. Bounded: the Host header is the client's.
+_servers: dict[tuple[str, str], tuple[str, int]] = {}
+
+
+def _server(scheme: str, netloc: str) -> tuple[str, int]:
+    key = (scheme, netloc)
+    found = _servers.get(key)
+    if found is None:
+        address = urlsplit(f"//{netloc}")
+        try:
+            port = address.port
+        except ValueError:  # a Host header with a port that is not a number
+            port = None
+        found = (address.hostname or "localhost", port or _DEFAULT_PORTS.get(scheme, 80))
+        if len(_servers) < 256:
+            _servers[key] = found
+    return found
 
 
 def _target(req: HttpRequest) -> _Target:
     parts = urlsplit(req.url)
     scheme = parts.scheme or "http"
-    headers = list(req.headers.items())
-    given_host = req.headers.get("host")
+    given = req.headers
+    # Each name's first value, as ``items()`` gives them (extkit's own mapping without a lookup
+    # per header).
+    if type(given) is Headers and not given.repeated:
+        headers = given.all_items()
+    else:
+        headers = list(given.items())
+    given_host = given.get("host")
     netloc = parts.netloc or given_host or "localhost"
     if given_host is None:
         headers.append(("host", netloc))
-    address = urlsplit(f"//{netloc}")
-    try:
-        port = address.port
-    except ValueError:  # a Host header with a port that is not a number
-        port = None
     # A request built in a unit test has its query in ``params``, not in its URL.
     query = parts.query or (urlencode(req.params) if req.params else "")
-    return _Target(
-        scheme=scheme,
-        server=(address.hostname or "localhost", port or _DEFAULT_PORTS.get(scheme, 80)),
-        raw_path=parts.path or "/",
-        query=query,
-        headers=headers,
-    )
+    return scheme, _server(scheme, netloc), parts.path or "/", query, headers
+
+
+#: ``Content-Type`` value -> (mimetype, charset or ``None``): a few kinds of answer per app.
+_content_types: dict[str, tuple[str, str | None]] = {}
+
+
+def _media_type(content_type: str) -> tuple[str, str | None]:
+    found = _content_types.get(content_type)
+    if found is None:
+        mimetype, _, parameters = content_type.partition(";")
+        charset = None
+        for parameter in parameters.split(";"):
+            key, _, value = parameter.partition("=")
+            if key.strip().lower() == "charset" and value.strip():
+                charset = value.strip().strip('"')
+        found = (mimetype.strip(), charset)
+        if len(_content_types) < 256:  # odd values, one per response, must not grow it forever
+            _content_types[content_type] = found
+    return found
 
 
 def _response(status: int, headers: Iterable[tuple[str, str]], body: bytes) -> HttpResponse:
     """The framework's answer as an extkit response; every header value kept, in order."""
-    response = HttpResponse(body, status_code=status)
+    kept = []
     content_type = None
-    for name, value in headers:
-        folded = name.lower()
-        if folded in _FRAMING_HEADERS:
-            continue
+    for pair in headers:
+        folded = pair[0].lower()
         if folded == "content-type":
-            content_type = value
-        response.add_header(name, value)
-    if content_type is not None:
-        mimetype, _, parameters = content_type.partition(";")
-        response.mimetype = mimetype.strip() or response.mimetype
-        for parameter in parameters.split(";"):
-            key, _, value = parameter.partition("=")
-            if key.strip().lower() == "charset" and value.strip():
-                response.charset = value.strip().strip('"')
+            content_type = pair[1]
+        elif folded in _FRAMING_HEADERS:
+            continue
+        kept.append(pair)
+    mimetype, charset = (None, None) if content_type is None else _media_type(content_type)
+    response = HttpResponse(body, status_code=status, mimetype=mimetype, charset=charset)
+    response.headers = Headers.from_items(kept)
     return response
 
 
@@ -150,11 +174,14 @@ def _response(status: int, headers: Iterable[tuple[str, str]], body: bytes) -> H
 class _Exchange:
     """One request's ``receive`` and ``send``: the body goes in whole, the answer is collected."""
 
-    __slots__ = ("_body", "_chunks", "_done", "_headers", "_status")
+    __slots__ = ("_body", "_chunks", "_done", "_ended", "_headers", "_status")
 
     def __init__(self, body: bytes) -> None:
         self._body: bytes | None = body
-        self._done = asyncio.Event()
+        # Whether the answer is complete; ``_ended`` is made only for an app that waits for it
+        # (most never call ``receive`` again after the body).
+        self._done = False
+        self._ended: asyncio.Event | None = None
         self._status: int | None = None
         self._headers: list[tuple[str, str]] = []
         self._chunks: list[bytes] = []
@@ -165,8 +192,16 @@ class _Exchange:
             return {"type": "http.request", "body": body, "more_body": False}
         # After the body, a framework waits here for the client to go away (streaming
         # responses listen for it): that is once the answer is complete.
-        await self._done.wait()
+        if not self._done:
+            if self._ended is None:
+                self._ended = asyncio.Event()
+            await self._ended.wait()
         return {"type": "http.disconnect"}
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._ended is not None:
+            self._ended.set()
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -181,33 +216,44 @@ class _Exchange:
         elif kind == "http.response.body":
             if self._status is None:
                 raise RuntimeError("the ASGI app sent a body before http.response.start")
-            if not self._done.is_set():
+            if not self._done:
                 self._chunks.append(bytes(message.get("body", b"")))
                 if not message.get("more_body", False):
-                    self._done.set()
+                    self._finish()
 
     def response(self, app: object) -> HttpResponse:
-        self._done.set()
+        self._finish()
         if self._status is None:
             raise RuntimeError(f"the ASGI app {app!r} returned without sending a response")
-        return _response(self._status, self._headers, b"".join(self._chunks))
+        chunks = self._chunks
+        return _response(
+            self._status, self._headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        )
 
 
 def _scope(req: HttpRequest, state: dict[str, Any]) -> dict[str, Any]:
-    target = _target(req)
+    scheme, server, raw_path, query, headers = _target(req)
+    try:  # the host's requests: latin-1 throughout
+        wire_path, wire_query = raw_path.encode("latin-1"), query.encode("latin-1")
+        wire_headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+        ]
+    except UnicodeEncodeError:
+        wire_path, wire_query = _wire(raw_path), _wire(query)
+        wire_headers = [(_wire(name.lower()), _wire(value)) for name, value in headers]
     return {
         "type": "http",
         "asgi": dict(_ASGI_VERSION),
         "http_version": "1.1",
         "method": req.method,
-        "scheme": target.scheme,
-        "path": unquote(target.raw_path),
-        "raw_path": _wire(target.raw_path),
-        "query_string": _wire(target.query),
+        "scheme": scheme,
+        "path": unquote(raw_path),
+        "raw_path": wire_path,
+        "query_string": wire_query,
         "root_path": "",
-        "headers": [(_wire(name.lower()), _wire(value)) for name, value in target.headers],
+        "headers": wire_headers,
         "client": None,
-        "server": target.server,
+        "server": server,
         "state": dict(state),  # the lifespan's state, shallow-copied per request (ASGI spec)
     }
 
@@ -232,6 +278,9 @@ class _AsgiLifespan:
         self._stopped: asyncio.Future[None] | None = None
         self._failure: str | None = None
         self._stopping = False
+        #: The event loop the lifespan has started on without failing: each request compares
+        #: it with its own rather than awaiting :meth:`startup`.
+        self.ready_on: asyncio.AbstractEventLoop | None = None
 
     async def startup(self) -> None:
         """Start the lifespan (once); ``RuntimeError`` with the app's reason when it fails."""
@@ -244,6 +293,7 @@ class _AsgiLifespan:
             await asyncio.shield(started)  # a cancelled request must not cancel the startup
         if self._failure is not None:
             raise RuntimeError(f"the ASGI app's lifespan startup failed: {self._failure}")
+        self.ready_on = loop
 
     async def shutdown(self) -> None:
         """Stop the lifespan (once), when it started on this event loop."""
@@ -264,6 +314,7 @@ class _AsgiLifespan:
 
     def _begin(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self.ready_on = None
         self._failure = None
         self._stopping = False
         self._queue = asyncio.Queue()
@@ -320,11 +371,11 @@ class _AsgiLifespan:
 class AsgiMiddleware:
     """Run an ASGI app (FastAPI, Starlette, ...) for a function's HTTP requests::
 
-        asgi = AsgiMiddleware(fastapi_app)
+    asgi = AsgiMiddleware(fastapi_app)
 
-        @app.route(route="shop/{*rest}")
-        async def shop(req: HttpRequest, context: Context) -> HttpResponse:
-            return await asgi.handle_async(req, context)
+    @app.route(route="shop/{*rest}")
+    async def shop(req: HttpRequest, context: Context) -> HttpResponse:
+        return await asgi.handle_async(req, context)
     """
 
     def __init__(self, app: AsgiApp) -> None:
@@ -398,26 +449,25 @@ class _ErrorStream:
 
 
 def _environ(req: HttpRequest, body: bytes, errors: _ErrorStream) -> dict[str, Any]:
-    target = _target(req)
-    host, port = target.server
+    scheme, (host, port), raw_path, query, headers = _target(req)
     environ: dict[str, Any] = {
         "REQUEST_METHOD": req.method,
         "SCRIPT_NAME": "",
-        "PATH_INFO": unquote_to_bytes(target.raw_path).decode("latin-1"),
-        "QUERY_STRING": _native(target.query),
+        "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
+        "QUERY_STRING": _native(query),
         "SERVER_NAME": host,
         "SERVER_PORT": str(port),
         "SERVER_PROTOCOL": "HTTP/1.1",
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": target.scheme,
+        "wsgi.url_scheme": scheme,
         "wsgi.input": BytesIO(body),
         "wsgi.errors": errors,
         "wsgi.multithread": True,  # sync functions run on the host's thread pool
         "wsgi.multiprocess": True,  # ``--workers`` may run the app in several processes
         "wsgi.run_once": False,
     }
-    for name, value in target.headers:
+    for name, value in headers:
         key = name.upper().replace("-", "_")
         if key == "CONTENT_LENGTH":
             continue  # the body's real length is above
@@ -440,11 +490,11 @@ def _status_code(status: object, app: object) -> int:
 class WsgiMiddleware:
     """Run a WSGI app (Flask, Django, ...) for a sync function's HTTP requests::
 
-        wsgi = WsgiMiddleware(flask_app.wsgi_app)
+    wsgi = WsgiMiddleware(flask_app.wsgi_app)
 
-        @app.route(route="site/{*rest}")
-        def site(req: HttpRequest, context: Context) -> HttpResponse:
-            return wsgi.handle(req, context)
+    @app.route(route="site/{*rest}")
+    def site(req: HttpRequest, context: Context) -> HttpResponse:
+        return wsgi.handle(req, context)
     """
 
     def __init__(self, app: WsgiApp) -> None:
@@ -548,7 +598,8 @@ class AsgiFunctionApp(_FrameworkFunctionApp):
         lifespan = middleware._lifespan
 
         async def http_app_func(req: HttpRequest, context: Context) -> HttpResponse:
-            await lifespan.startup()  # done when the host started; else the first request's
+            if lifespan.ready_on is not asyncio.get_running_loop():
+                await lifespan.startup()  # done when the host started; else the first request's
             return await middleware.handle_async(req, context)
 
         self.middleware = middleware

@@ -54,6 +54,20 @@ class Headers(MutableMapping[str, str]):
             # and response builds one of these.
             self._items = {key.lower(): (key, str(value)) for key, value in initial.items()}
 
+    @classmethod
+    def from_items(cls, items: Iterable[tuple[str, str]]) -> Headers:
+        """Headers holding every (name, value) pair of ``items``, as :meth:`add_header` one
+        after another would (built without a call per header: a framework's every answer is)."""
+        headers = cls()
+        first = headers._items
+        for key, value in items:
+            folded = key.lower()
+            if folded in first:
+                headers.add_header(key, value)
+            else:
+                first[folded] = (key, str(value))
+        return headers
+
     def __getitem__(self, key: str) -> str:
         return self._items[key.lower()][1]
 
@@ -198,8 +212,10 @@ class HttpResponse:
             "application/octet-stream" if isinstance(body, (bytes, bytearray)) else "text/plain"
         )
         # Text, the common body, is encoded inline: a response is built for every invocation.
-        charset = self.charset
-        self._body = body.encode(charset) if type(body) is str else _to_bytes(body, charset)
+        if type(body) is str:
+            self._body = body.encode(self.charset)
+        else:
+            self._body = body if type(body) is bytes else _to_bytes(body, self.charset)
 
     def get_body(self) -> bytes:
         return self._body

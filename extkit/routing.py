@@ -307,7 +307,16 @@ def _parse_segment(template: str, text: str) -> _Segment:
 class RouteTemplate:
     """A parsed route template; :meth:`match` takes the decoded path segments after the prefix."""
 
-    __slots__ = ("_catch_all", "_required", "names", "precedence", "segments", "shape", "template")
+    __slots__ = (
+        "_catch_all",
+        "_required",
+        "_rest_only",
+        "names",
+        "precedence",
+        "segments",
+        "shape",
+        "template",
+    )
 
     def __init__(self, template: str) -> None:
         self.template = template
@@ -337,6 +346,13 @@ class RouteTemplate:
             )
         self._required = first_optional
         self._catch_all = bool(optional) and self.segments[-1].rank == 4
+        # The name of the one parameter of ``{*route}`` (no constraint, no default), the route of
+        # a whole web framework: it matches every path, as the rest of it.
+        self._rest_only: str | None = None
+        if len(self.segments) == 1 and self._catch_all:
+            (parameter,) = self.segments[0].parameters
+            if not parameter.checks and parameter.default is None:
+                self._rest_only = parameter.name
         self.precedence = tuple(segment.rank for segment in self.segments)
         self.shape = "/".join(segment.shape for segment in self.segments)
 
@@ -346,6 +362,8 @@ class RouteTemplate:
 
     def match(self, parts: Sequence[str]) -> dict[str, Any] | None:
         """The route parameters when ``parts`` fit this template, else ``None``."""
+        if self._rest_only is not None:
+            return {self._rest_only: "/".join(parts)} if parts else {}
         segments = self.segments
         if len(parts) < self._required or (len(parts) > len(segments) and not self._catch_all):
             return None
@@ -397,6 +415,8 @@ def split_path(path: str) -> list[str] | None:
     parts = stripped.split("/")
     if "" in parts:
         return None
+    if "%" not in stripped:  # nothing to decode (most paths)
+        return parts
     return [unquote(part, errors="strict") for part in parts]
 
 

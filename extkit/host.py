@@ -318,16 +318,17 @@ class Host:
             response = _plain(500, "Internal Server Error")
         if response is None:
             return  # the client went away before the request was complete
-        if type(response) is HttpResponse:
-            await self._send(scope, send, response)
-        elif isinstance(response, StreamingResponse):
+        if type(response) is not HttpResponse and isinstance(response, StreamingResponse):
             stream = response._stream
             if stream is None:  # not sent yet: an extension answered with it (ShortCircuit)
                 await self._stream_late(scope, receive, send, response)
             else:  # the function's, sent while it ran
                 await stream.finish()
-        else:
-            await self._send(scope, send, response)
+            return
+        # A whole response, sent here rather than by a helper coroutine: every request is one.
+        start, body = self._start(scope, response)
+        await send(start)
+        await send({"type": "http.response.body", "body": body or b""})
 
     async def _respond(
         self, scope: Scope, receive: Receive, send: Send
@@ -515,12 +516,6 @@ class Host:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _send(self, scope: Scope, send: Send, response: HttpResponse) -> None:
-        """Send a whole ``response``."""
-        start, body = self._start(scope, response)
-        await send(start)
-        await send({"type": "http.response.body", "body": body or b""})
-
     async def _stream_late(
         self, scope: Scope, receive: Receive, send: Send, response: StreamingResponse
     ) -> None:
@@ -558,7 +553,7 @@ class Host:
                 str(uuid.uuid4()) if invocation is None else invocation.invocation_id
             )
         streamed = type(response) is not HttpResponse and isinstance(response, StreamingResponse)
-        raw = self._custom_headers.copy()
+        raw: list[tuple[bytes, bytes]] = []  # the response's own, after host.json's
         has_type = False
         try:
             for folded, (name, value) in _header_items(response.headers):
@@ -569,7 +564,9 @@ class Host:
         except UnicodeEncodeError:
             problem: str | None = "its headers are not latin-1 text"
         else:
-            problem = response_problem(response.status_code, raw[len(self._custom_headers) :])
+            problem = response_problem(response.status_code, raw)
+            if self._custom_headers:
+                raw[:0] = self._custom_headers
         if problem is not None:
             response = self._invalid(scope, response, problem)
             raw = [(INVOCATION_ID_HEADER.encode(), response.headers[INVOCATION_ID_HEADER].encode())]

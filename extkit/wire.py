@@ -18,6 +18,11 @@ _VCHAR: Final = rb"[\x21-\x7e\x80-\xff]"
 _value_ok: Final = re.compile(rb"(?:%s+(?:[ \t]+%s+)*)?" % (_VCHAR, _VCHAR)).fullmatch
 
 
+#: Header names found valid: an app answers with the same few names again and again. Bounded,
+#: as the names are the app's to choose.
+_valid_names: Final[set[bytes]] = set()
+
+
 def response_problem(status: object, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """Why a response with this status and these encoded headers is not valid HTTP, or ``None``.
 
@@ -25,8 +30,11 @@ def response_problem(status: object, headers: Iterable[tuple[bytes, bytes]]) -> 
     if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
         return f"its status code {status!r} is not a number from 200 to 599"
     for name, value in headers:
-        if _name_ok(name) is None:
-            return f"its header name {name.decode('latin-1')!r} is not an HTTP token"
+        if name not in _valid_names:
+            if _name_ok(name) is None:
+                return f"its header name {name.decode('latin-1')!r} is not an HTTP token"
+            if len(_valid_names) < 256:
+                _valid_names.add(name)
         if _value_ok(value) is None:
             return (
                 f"its header {name.decode('latin-1')} has a value HTTP cannot carry (a line "

@@ -329,6 +329,29 @@ def test_a_request_built_in_a_unit_test_gives_its_params_as_the_query() -> None:
     assert scope["server"] == ("localhost", 80)
 
 
+def test_an_asgi_app_listening_for_the_client_to_leave_hears_it_once_it_has_answered() -> None:
+    """What a streaming response does: ``receive()`` after the body waits until the answer is
+    complete, then says ``http.disconnect`` (and again, at once, to any later call)."""
+    heard: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # the body
+        listener = asyncio.ensure_future(receive())
+        await asyncio.sleep(0)
+        heard.append("waiting" if not listener.done() else "early")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        await asyncio.sleep(0)
+        heard.append("waiting" if not listener.done() else "early")
+        await send({"type": "http.response.body", "body": b" and the rest"})
+        heard.append((await asyncio.wait_for(listener, 5))["type"])
+        heard.append((await receive())["type"])
+
+    response = AsgiMiddleware(app).handle(HttpRequest("GET", "/"))
+    assert response.get_body() == b"part and the rest"
+    assert heard == ["waiting", "waiting", "http.disconnect", "http.disconnect"]
+
+
 def test_an_asgi_app_that_raises_fails_the_invocation() -> None:
     async def broken(scope: Any, receive: Any, send: Any) -> None:
         raise LookupError("no such table")
@@ -494,6 +517,30 @@ def test_an_asgi_lifespan_starts_on_the_first_request_when_the_server_runs_none(
 
     assert asyncio.run(serve()) == [b"yes"] * 3
     assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+def test_an_asgi_lifespan_starts_again_on_each_event_loop_that_serves_the_app() -> None:
+    """As ``extkit invoke`` runs it: an event loop per call, the lifespan started on each."""
+    events: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            events.append(message["type"])
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # the shutdown never comes: the loop ends under it
+            return
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    (spec,) = extkit.AsgiFunctionApp(app=app, http_auth_level="anonymous").get_functions()
+
+    async def two_requests() -> list[int]:
+        return [(await spec.func(HttpRequest("GET", "/"), None)).status_code for _ in range(2)]
+
+    assert asyncio.run(two_requests()) == [204, 204]
+    assert asyncio.run(two_requests()) == [204, 204]
+    assert events == ["lifespan.startup", "lifespan.startup"]
 
 
 def test_an_asgi_lifespan_that_fails_fails_startup_with_its_reason() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from extkit import HttpRequest, HttpResponse, Out
+from extkit.http import Headers
 
 
 def test_a_request_is_built_as_the_reference_guide_shows() -> None:
@@ -66,6 +67,25 @@ def test_a_response_body_is_bytes_with_status_headers_mimetype_and_charset() -> 
     assert HttpResponse().get_body() == b""
     latin = HttpResponse("é", charset="latin-1", mimetype="text/html")
     assert (latin.get_body(), latin.mimetype) == (b"\xe9", "text/html")
+
+
+def test_a_response_body_given_as_a_bytearray_is_bytes() -> None:
+    body = bytearray(b"raw")
+    resp = HttpResponse(body)
+    body.extend(b" changed later")
+    assert (type(resp.get_body()), resp.get_body()) == (bytes, b"raw")
+
+
+def test_headers_from_items_keep_every_value_as_add_header_does() -> None:
+    pairs = [("Set-Cookie", "a=1"), ("Content-Type", "text/plain"), ("set-cookie", "b=2")]
+    built = Headers.from_items(pairs)
+    added = Headers()
+    for name, value in pairs:
+        added.add_header(name, value)
+    assert built.all_items() == added.all_items()
+    assert built.get_all("SET-COOKIE") == ["a=1", "b=2"]
+    assert list(built) == ["Set-Cookie", "Content-Type"]
+    assert Headers.from_items([("X-Count", 3)]).all_items() == [("X-Count", "3")]  # type: ignore[list-item]
 
 
 def test_append_body_and_set_body_encode_with_the_response_charset() -> None:

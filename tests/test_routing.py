@@ -135,6 +135,23 @@ def test_optional_default_and_catch_all_parameters() -> None:
     assert r.resolve("GET", "/api/opt/x/y").status == 404
 
 
+def test_a_route_that_is_one_catch_all_takes_every_path_under_the_prefix() -> None:
+    """The route of a whole web framework (``AsgiFunctionApp``); with a constraint or a default
+    the catch-all still applies them."""
+    r = router(("{*route}", "app", None))
+    assert r.resolve("GET", "/api").params == {}
+    assert r.resolve("GET", "/api/").params == {}
+    assert r.resolve("GET", "/api/shop/caf%C3%A9/").params == {"route": "shop/café"}
+    assert r.resolve("GET", "/other").status == 404
+    assert r.resolve("GET", "/api//x").status == 404
+    limited = router(("{*route:minlength(4)}", "app", None))
+    assert limited.resolve("GET", "/api/abc").status == 404
+    assert limited.resolve("GET", "/api/ab/c").params == {"route": "ab/c"}
+    defaulted = router(("{*route=index}", "app", None))
+    assert defaulted.resolve("GET", "/api").params == {"route": "index"}
+    assert defaulted.resolve("GET", "/api/a/b").params == {"route": "a/b"}
+
+
 def test_complex_segment_gives_the_earlier_parameter_the_most() -> None:
     r = router(("files/{name}.{ext}", "file", None))
     assert r.resolve("GET", "/api/files/archive.tar.gz").params == {
@@ -165,6 +182,7 @@ def test_split_path() -> None:
     assert split_path("/") == []
     assert split_path("/a/b%2Fc/") == ["a", "b/c"]
     assert split_path("/a//b") is None
+    assert split_path("/a/b/") == ["a", "b"]
 
 
 @pytest.mark.parametrize(

@@ -451,6 +451,10 @@ class Router(Generic[T]):
         # match is the most specific route; fully literal routes are also indexed by path.
         self._routes: list[_Route[T]] = []
         self._literal: dict[str, list[_Route[T]]] = {}
+        # (parameter name, target) when every route but one is literal and that one is a bare
+        # catch-all for every method (an AsgiFunctionApp's): it takes whatever no literal route
+        # does, worked out without splitting the path.
+        self._rest: tuple[str, T] | None = None
 
     def add(
         self, template: str | RouteTemplate, target: T, methods: Iterable[str] | None = None
@@ -471,18 +475,31 @@ class Router(Generic[T]):
         if parsed.is_literal:
             key = "/".join(segment.literal or "" for segment in parsed.segments)
             self._literal.setdefault(key, []).append(route)
+        patterns = [other for other in self._routes if not other.template.is_literal]
+        rest = patterns[0] if len(patterns) == 1 and patterns[0].methods is None else None
+        name = None if rest is None else rest.template._rest_only
+        self._rest = None if rest is None or name is None else (name, rest.target)
         return parsed
 
     def resolve(self, method: str, path: str) -> Resolution[T]:
         """Resolve a raw request path (``/api/items/5``) and method."""
         method = method.upper()
-        if self._literal and "%" not in path and "//" not in path:
-            # Fast path, most apps' common case: a literal route and nothing to decode.
-            key = path.strip("/").lower()
-            if key.startswith(self._prefix_text):
-                for route in self._literal.get(key[len(self._prefix_text) :], ()):
+        if "%" not in path and "//" not in path:
+            # Fast paths, most apps' common case: nothing to decode, and a literal route or the
+            # catch-all of a whole web framework.
+            given = path.strip("/")
+            key = given.lower()
+            prefix = self._prefix_text
+            if self._literal and key.startswith(prefix):
+                for route in self._literal.get(key[len(prefix) :], ()):
                     if route.methods is None or method in route.methods:
                         return Resolution(200, route.target, {})
+            if self._rest is not None:
+                if not (key.startswith(prefix) or key + "/" == prefix):
+                    return Resolution(404)
+                name, target = self._rest
+                rest = given[len(prefix) :]
+                return Resolution(200, target, {name: rest} if rest else {})
         try:
             parts = split_path(path)
         except UnicodeDecodeError:

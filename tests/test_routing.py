@@ -152,6 +152,21 @@ def test_a_route_that_is_one_catch_all_takes_every_path_under_the_prefix() -> No
     assert defaulted.resolve("GET", "/api/a/b").params == {"route": "a/b"}
 
 
+def test_literal_routes_win_over_a_whole_app_catch_all() -> None:
+    r = router(("{*route}", "app", None), ("health", "health", ["GET"]))
+    assert r.resolve("GET", "/API/Health/").target == "health"
+    found = r.resolve("POST", "/api/health")  # not the literal route's method: the app's
+    assert (found.target, found.params) == ("app", {"route": "health"})
+    assert r.resolve("GET", "/API/Shop/Cart").params == {"route": "Shop/Cart"}
+    assert r.resolve("GET", "/apis/shop").status == 404
+    bare = router(("{*route}", "app", None), prefix="")
+    assert bare.resolve("GET", "/").params == {}
+    assert bare.resolve("GET", "/x/y").params == {"route": "x/y"}
+    methods = router(("{*route}", "app", ["GET"]))  # not every method: the general way
+    assert methods.resolve("POST", "/api/x").status == 405
+    assert methods.resolve("GET", "/api/x").params == {"route": "x"}
+
+
 def test_complex_segment_gives_the_earlier_parameter_the_most() -> None:
     r = router(("files/{name}.{ext}", "file", None))
     assert r.resolve("GET", "/api/files/archive.tar.gz").params == {

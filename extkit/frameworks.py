@@ -373,11 +373,11 @@ class _AsgiLifespan:
 class AsgiMiddleware:
     """Run an ASGI app (FastAPI, Starlette, ...) for a function's HTTP requests::
 
-    asgi = AsgiMiddleware(fastapi_app)
+        asgi = AsgiMiddleware(fastapi_app)
 
-    @app.route(route="shop/{*rest}")
-    async def shop(req: HttpRequest, context: Context) -> HttpResponse:
-        return await asgi.handle_async(req, context)
+        @app.route(route="shop/{*rest}")
+        async def shop(req: HttpRequest, context: Context) -> HttpResponse:
+            return await asgi.handle_async(req, context)
     """
 
     def __init__(self, app: AsgiApp) -> None:
@@ -492,11 +492,11 @@ def _status_code(status: object, app: object) -> int:
 class WsgiMiddleware:
     """Run a WSGI app (Flask, Django, ...) for a sync function's HTTP requests::
 
-    wsgi = WsgiMiddleware(flask_app.wsgi_app)
+        wsgi = WsgiMiddleware(flask_app.wsgi_app)
 
-    @app.route(route="site/{*rest}")
-    def site(req: HttpRequest, context: Context) -> HttpResponse:
-        return wsgi.handle(req, context)
+        @app.route(route="site/{*rest}")
+        def site(req: HttpRequest, context: Context) -> HttpResponse:
+            return wsgi.handle(req, context)
     """
 
     def __init__(self, app: WsgiApp) -> None:

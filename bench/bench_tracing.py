@@ -459,8 +459,9 @@ def http_servers(workdir: Path, exporter: str, sinks: list[ThreadingHTTPServer])
         found.append(
             Server(
                 f"extkit {kind} + TracingExtension",
+                # The same stack as the Starlette server (a default install would use uvloop).
                 [sys.executable, "-m", "extkit", "start", str(workdir / f"extkit_traced_{kind}"),
-                 "--port", str(port), "--log-format", "json"],
+                 "--port", str(port), "--log-format", "json", "--loop", "asyncio", "--http", "h11"],
                 env(sinks[number], PYTHON_ENABLE_WORKER_EXTENSIONS="1",
                     EXTKIT_DISABLED_EXTENSIONS="timer"),
                 port,

@@ -45,10 +45,18 @@ __all__ = [
     "invoke_timer",
     "to_http_response",
     "trace_context_of",
+    "stamp",
 ]
 
 #: Every HTTP response carries the invocation id, so a caller can find its logs and spans.
 INVOCATION_ID_HEADER: Final = "x-invocation-id"
+
+
+def stamp(response: HttpResponse, invocation_id: str) -> HttpResponse:
+    """Put ``invocation_id`` on ``response`` (the one place ``x-invocation-id`` is set), so a
+    caller can find the invocation's logs and spans; the host's own answers get a fresh id."""
+    response.headers[INVOCATION_ID_HEADER] = invocation_id
+    return response
 _log: Final = logging.getLogger("extkit.invocation")
 
 
@@ -282,15 +290,13 @@ async def invoke_http(
         and not _log.isEnabledFor(logging.DEBUG)
     ):
         # The common case, nothing to convert and nothing to log: no correlation scope needed.
-        result.headers[INVOCATION_ID_HEADER] = context.invocation_id
-        return result
+        return stamp(result, context.invocation_id)
     with invocation_scope(context):  # so the records below carry the invocation id
         response = to_http_response(spec, result, args, error, invocation_id=context.invocation_id)
         if error is None and response.status_code >= 500:
             error = BindingError("the result could not be turned into a response")
         _log_outcome(spec, context, error, started)
-    response.headers[INVOCATION_ID_HEADER] = context.invocation_id
-    return response
+    return stamp(response, context.invocation_id)
 
 
 async def invoke_timer(

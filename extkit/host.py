@@ -50,7 +50,7 @@ from typing import Any, Final, final
 from urllib.parse import parse_qsl, quote
 
 from ._types import Lifespan
-from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_timer
+from .bindings import INVOCATION_ID_HEADER, error_response, invoke_http, invoke_timer, stamp
 from .context import Context, TraceContext
 from .correlation import current_invocation, invocation_scope
 from .cors import Cors
@@ -437,8 +437,7 @@ class Host:
             "stopping.",
             {"Connection": "close"},
         )
-        response.headers[INVOCATION_ID_HEADER] = invocation
-        return response
+        return stamp(response, invocation)
 
     async def _invoke_in_turn(
         self, fn: AppFunction, request: HttpRequest, context: Context, throttle: RequestThrottle
@@ -462,8 +461,7 @@ class Host:
                 function_name=fn.name,
                 invocation_id=context.invocation_id,
             )
-            response.headers[INVOCATION_ID_HEADER] = context.invocation_id
-            return response
+            return stamp(response, context.invocation_id)
         try:
             return await self._invoke(fn, request, context)
         finally:
@@ -549,9 +547,7 @@ class Host:
         to close the connection after a request framed twice."""
         if INVOCATION_ID_HEADER not in response.headers:  # the host's own, or a stream's
             invocation = current_invocation()
-            response.headers[INVOCATION_ID_HEADER] = (
-                str(uuid.uuid4()) if invocation is None else invocation.invocation_id
-            )
+            stamp(response, str(uuid.uuid4()) if invocation is None else invocation.invocation_id)
         streamed = type(response) is not HttpResponse and isinstance(response, StreamingResponse)
         raw: list[tuple[bytes, bytes]] = []  # the response's own, after host.json's
         has_type = False
@@ -599,9 +595,7 @@ class Host:
                     invocation,
                     problem,
                 )
-        failed = _plain(500, f"Function failed (invocation {invocation}).")
-        failed.headers[INVOCATION_ID_HEADER] = invocation
-        return failed
+        return stamp(_plain(500, f"Function failed (invocation {invocation})."), invocation)
 
     # --- timers ---------------------------------------------------------------------------
 

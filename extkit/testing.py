@@ -430,10 +430,11 @@ class AppUnderTest:
 
         outcome = _observed(context, lambda: asyncio.run(run()))
         if spec.trigger == "http":
-            outcome.response = bindings.to_http_response(
-                spec, outcome._result, func_args, outcome.error, invocation_id=context.invocation_id
+            invocation_id = context.invocation_id
+            response = bindings.to_http_response(
+                spec, outcome._result, func_args, outcome.error, invocation_id=invocation_id
             )
-            outcome.response.headers[bindings.INVOCATION_ID_HEADER] = context.invocation_id
+            outcome.response = bindings.stamp(response, invocation_id)
         return outcome
 
     def shutdown(self) -> None:

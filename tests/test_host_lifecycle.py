@@ -247,6 +247,35 @@ def test_a_worker_that_dies_is_replaced() -> None:
         assert host.stop() == 0
 
 
+def test_workers_stop_when_their_supervisor_dies() -> None:
+    """A supervisor killed outright (the OOM killer, SIGKILL) leaves no workers serving on."""
+    with running_host(APPS / "host_workers", "--workers", "2", "--log-format", "json") as host:
+        children: set[int] = set()
+
+        def both_seen() -> bool:
+            with httpx.Client(base_url=host.base_url, timeout=10) as client:
+                children.add(int(client.get("/api/pid", headers={"connection": "close"}).text))
+            return len(children) == 2
+
+        wait_until(both_seen, timeout=30, interval=0.01, what="both workers to answer")
+        host.process.send_signal(signal.SIGKILL)
+        host.process.wait(timeout=10)
+
+        def gone() -> bool:
+            return not any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in children)
+
+        wait_until(gone, timeout=30, what="the orphaned workers to stop")
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, waiting for init to reap it, has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_a_worker_that_cannot_start_stops_the_others(tmp_path: Path) -> None:
     app = tmp_path / "app"
     app.mkdir()

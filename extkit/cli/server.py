@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any, Final, Protocol
 
@@ -155,13 +157,23 @@ class HostServer(uvicorn.Server):
             await self.lifespan.shutdown()
 
     def _await_force(self) -> None:
+        """In a worker: wait on the supervisor's pipe. A message forces the stop; the pipe
+        closing means the supervisor has died (killed outright): drain and stop, rather than
+        serve on as an orphan nobody will stop."""
         assert self._force_pipe is not None and self._loop is not None
         try:
             self._force_pipe.recv_bytes()
-        except (EOFError, OSError):  # the supervisor has gone: nobody will force
-            return
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nothing left to force
-            self._loop.call_soon_threadsafe(self.force, None)
+        except (EOFError, OSError):
+            stop: Callable[[], None] = self._orphaned
+        else:
+            stop = functools.partial(self.force, None)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nothing left to stop
+            self._loop.call_soon_threadsafe(stop)
+
+    def _orphaned(self) -> None:
+        if not self.should_exit:
+            _log.warning("worker pid %d: the supervisor has gone: stopping", os.getpid())
+            self.should_exit = True
 
 
 def _give_up(status: int) -> None:

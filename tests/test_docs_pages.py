@@ -67,13 +67,21 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
+#: Printed after the page's last block: the script ran every block, to the end.
+RAN_TO_THE_END = "-- the page's blocks ran to the end --"
+
+
 def _run_page(page: Path, python: str, folder: Path, env: dict[str, str]) -> None:
     """Paste the page into one file in empty folders and run it (and, where the page says so,
     run it as a test file with pytest)."""
+    pasted = _pasted(page)
+    assert pasted.strip(), f"{page.name} has no python blocks to run"
     as_script = folder / "script"
     as_script.mkdir()
-    (as_script / "page.py").write_text(_pasted(page), encoding="utf-8")
-    _run([python, "page.py"], as_script, env)
+    script = f"{pasted}\n\nprint({RAN_TO_THE_END!r})\n"
+    (as_script / "page.py").write_text(script, encoding="utf-8")
+    out = _run([python, "page.py"], as_script, env)
+    assert out.rstrip().endswith(RAN_TO_THE_END), out
     if page.name in AS_TEST_FILE:
         as_tests = folder / "tests"
         as_tests.mkdir()

@@ -265,6 +265,9 @@ def test_workers_stop_when_their_supervisor_dies() -> None:
             return not any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in children)
 
         wait_until(gone, timeout=30, what="the orphaned workers to stop")
+        assert len(children) == 2 and gone()
+        for pid in children:  # each said why it stopped, in the output they shared
+            assert f"worker pid {pid}: the supervisor has gone: stopping" in host.output()
 
 
 def _alive(pid: int) -> bool:

@@ -119,7 +119,7 @@ class FunctionSpec:
         return FunctionInfo(
             name=self.name,
             directory=self.directory,
-            source_file=self.source_file or _source_file(self.func),
+            source_file=self.source_file or source_file_of(self.func),
             trigger=self.trigger,
             layout=self.layout,
             is_async=inspect.iscoroutinefunction(inspect.unwrap(self.func)),
@@ -314,7 +314,7 @@ def _build_spec(entry: _Pending, default_auth: AuthLevel) -> FunctionSpec:
         raise FunctionAppError(
             f"function {name!r} has no trigger: add @app.route(...) or @app.schedule(...)"
         )
-    source_file = _source_file(func)
+    source_file = source_file_of(func)
     bindings: list[dict[str, Any]] = []
     outputs: list[str] = []
     http_output = entry.http_output
@@ -380,7 +380,7 @@ def _build_spec(entry: _Pending, default_auth: AuthLevel) -> FunctionSpec:
     )
 
 
-def _source_file(func: Callable[..., Any]) -> str | None:
+def source_file_of(func: Callable[..., Any]) -> str | None:
     try:
         found = inspect.getsourcefile(inspect.unwrap(func))
     except TypeError:

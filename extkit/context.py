@@ -29,7 +29,7 @@ __all__ = [
 
 #: Invocations that have started and not ended, by id. ``correlation`` keeps it up to date; it
 #: lives here so the thread-local below can tell a live id from a stale one.
-_running: Final[dict[str, Context]] = {}
+running_invocations: Final[dict[str, Context]] = {}
 
 
 class _InvocationLocal(threading.local):
@@ -46,7 +46,7 @@ class _InvocationLocal(threading.local):
     @property
     def invocation_id(self) -> str | None:
         value = self._invocation_id
-        if value is not None and value not in _running:
+        if value is not None and value not in running_invocations:
             value = self._invocation_id = None  # its invocation ended: cleared for good
         return value
 

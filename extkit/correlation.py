@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any, Final, Protocol, TypeVar
 
-from .context import Context, _running, invocation_local
+from .context import Context, invocation_local, running_invocations
 
 R = TypeVar("R")
 
@@ -46,9 +46,10 @@ class Invocation(Protocol):
 # The running invocation's Context itself is stored: entering an invocation allocates nothing.
 _current: Final[ContextVar[Invocation | None]] = ContextVar("extkit_invocation", default=None)
 
-# ``_running`` (defined in ``context``): invocations that have started and not ended, by id. It
-# lets a record factory tell a live invocation from one that a task or a pooled thread kept from
-# before. Plain dict operations are atomic under the GIL, which is all the threads here need.
+# ``running_invocations`` (defined in ``context``): invocations that have started and not
+# ended, by id. It lets a record factory tell a live invocation from one that a task or a pooled
+# thread kept from before. Plain dict operations are atomic under the GIL, which is all the
+# threads here need.
 
 
 def current_invocation() -> Invocation | None:
@@ -60,16 +61,16 @@ def current_invocation() -> Invocation | None:
     """
     found = _current.get()
     if found is not None:
-        return found if _running.get(found.invocation_id) is found else None
+        return found if running_invocations.get(found.invocation_id) is found else None
     thread_id = invocation_local.invocation_id  # None once its invocation ended
     if thread_id is None:
         return None
-    return _running.get(thread_id)
+    return running_invocations.get(thread_id)
 
 
 def enter(context: Context) -> Token[Invocation | None]:
     """Mark ``context``'s invocation as running in the current context; pair with :func:`leave`."""
-    _running[context.invocation_id] = context
+    running_invocations[context.invocation_id] = context
     return _current.set(context)
 
 
@@ -79,7 +80,7 @@ def leave(token: Token[Invocation | None]) -> None:
     if invocation is None:
         return
     if token.old_value is not invocation:  # not a nested scope of the same invocation
-        _running.pop(invocation.invocation_id, None)
+        running_invocations.pop(invocation.invocation_id, None)
 
 
 def run_invocation(context: Context, fn: Callable[..., R], *args: Any) -> R:
@@ -97,11 +98,11 @@ def _in_scope(context: Context, fn: Callable[..., R], args: tuple[Any, ...]) -> 
         return fn(*args)
     _current.set(context)
     invocation_id = context.invocation_id
-    _running[invocation_id] = context
+    running_invocations[invocation_id] = context
     try:
         return fn(*args)
     finally:
-        _running.pop(invocation_id, None)
+        running_invocations.pop(invocation_id, None)
 
 
 class _Callable(Protocol):
@@ -119,11 +120,11 @@ def call_in_scope(context: Context, target: _Callable, func_args: dict[str, Any]
         return target.call(func_args, context)
     _current.set(context)
     invocation_id = context.invocation_id
-    _running[invocation_id] = context
+    running_invocations[invocation_id] = context
     try:
         return target.call(func_args, context)
     finally:
-        _running.pop(invocation_id, None)
+        running_invocations.pop(invocation_id, None)
 
 
 @contextmanager

@@ -127,12 +127,12 @@ def load_installed(
             continue
         with isolated_registry(target):  # register into ``target`` even if it is not current
             obj = entry_point.load()
-        _ensure_registered(target, obj)
+        ensure_registered(target, obj)
         loaded.append((described, obj))
     return loaded
 
 
-def _ensure_registered(registry: Registry, obj: Any) -> None:
+def ensure_registered(registry: Registry, obj: Any) -> None:
     """Register an app extension class that an earlier import registered elsewhere.
 
     A class registers itself when its module is first imported; a second registry (a test's, or

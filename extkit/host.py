@@ -64,12 +64,13 @@ from .pool import FunctionPool
 from .routing import Router
 from .schedule import Schedule, ScheduleStatus, TimerRequest
 from .streaming import (
+    Reply,
     RequestBody,
     ResponseStream,
     Sending,
     StreamedRequest,
     answering,
-    stream_of,
+    done_answering,
 )
 from .throttle import RequestThrottle
 from .timer_lock import NoLock, TimerLock
@@ -319,7 +320,7 @@ class Host:
         if response is None:
             return  # the client went away before the request was complete
         if type(response) is not HttpResponse and isinstance(response, StreamingResponse):
-            stream = response._stream
+            stream = response.sending
             if stream is None:  # not sent yet: an extension answered with it (ShortCircuit)
                 await self._stream_late(scope, receive, send, response)
             else:  # the function's, sent while it ran
@@ -330,9 +331,7 @@ class Host:
         await send(start)
         await send({"type": "http.response.body", "body": body or b""})
 
-    async def _respond(
-        self, scope: Scope, receive: Receive, send: Send
-    ) -> HttpResponse | None:
+    async def _respond(self, scope: Scope, receive: Receive, send: Send) -> HttpResponse | None:
         method: str = scope["method"]
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
@@ -386,8 +385,8 @@ class Host:
             trace = None if parent is None and state is None else TraceContext(parent, state)
             context = fn.loaded.new_context(trace_context=trace)
             # Where a StreamingResponse the function answers with is sent, while it runs.
-            loop = asyncio.get_running_loop()
-            answering(context, (self._sending, loop, scope, receive, send, body))
+            reply = Reply(self._sending, asyncio.get_running_loop(), scope, receive, send, body)
+            answered = answering(reply)
             try:
                 if throttle is None:
                     response = await self._invoke(fn, request, context)
@@ -397,7 +396,9 @@ class Host:
                 if not self._hurried:
                     raise
                 response = self._interrupted(fn, context.invocation_id)
-            stream = stream_of(context)
+            finally:
+                done_answering(answered)
+            stream = reply.stream
             return stream.response if stream is not None and stream.started else response
         finally:
             if throttle is not None:
@@ -520,7 +521,7 @@ class Host:
         """Send a StreamingResponse the function did not answer with (an extension's
         ``ShortCircuit`` or rejection): its invocation is over, so nobody else hears how it went."""
         loop = asyncio.get_running_loop()
-        stream = ResponseStream(Sending(self._start, self.pool), loop, scope, receive, send, b"")
+        stream = ResponseStream(Reply(self._sending, loop, scope, receive, send, b""))
         try:
             await stream.send(response)
         except ClientDisconnected:

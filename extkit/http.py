@@ -138,7 +138,7 @@ class Headers(MutableMapping[str, str]):
         self._more = more or None
 
 
-def _to_bytes(body: str | bytes | bytearray | None, charset: str = "utf-8") -> bytes:
+def body_bytes(body: str | bytes | bytearray | None, charset: str = "utf-8") -> bytes:
     if body is None:
         return b""
     if isinstance(body, str):
@@ -166,7 +166,7 @@ class HttpRequest:
         self.headers: MutableMapping[str, str] = Headers(headers)
         self.params: dict[str, str] = dict(params or {})
         self.route_params: dict[str, Any] = dict(route_params or {})
-        self._body = body if type(body) is bytes else _to_bytes(body)
+        self._body = body if type(body) is bytes else body_bytes(body)
 
     def get_body(self) -> bytes:
         return self._body
@@ -215,18 +215,18 @@ class HttpResponse:
         if type(body) is str:
             self._body = body.encode(self.charset)
         else:
-            self._body = body if type(body) is bytes else _to_bytes(body, self.charset)
+            self._body = body if type(body) is bytes else body_bytes(body, self.charset)
 
     def get_body(self) -> bytes:
         return self._body
 
     def set_body(self, body: str | bytes) -> None:
         """Replace the body (extensions use this instead of touching private fields)."""
-        self._body = _to_bytes(body, self.charset)
+        self._body = body_bytes(body, self.charset)
 
     def append_body(self, extra: str | bytes) -> None:
         """Append to the body, encoding text with the response's charset."""
-        self._body += _to_bytes(extra, self.charset)
+        self._body += body_bytes(extra, self.charset)
 
     def set_header(self, name: str, value: str) -> None:
         """Set a header, replacing every value it had."""
@@ -289,7 +289,14 @@ class StreamingResponse(HttpResponse):
             None, status_code=status_code, headers=headers, mimetype=media_type or "text/plain"
         )
         self.content = content
-        self._stream: ResponseStream | None = None  # the host's, once it has sent the head
+        #: The host's stream sending it, once its head has gone (``None`` before, and outside
+        #: a host).
+        self.sending: ResponseStream | None = None
+
+    @property
+    def tail(self) -> bytes:
+        """What ``append_body`` added: sent after the content's last chunk."""
+        return self._body
 
     def get_body(self) -> bytes:
         raise TypeError(

@@ -10,7 +10,7 @@
   the event loop. It stops when the client leaves.
 - Post hooks after the stream, with the engine unchanged: the loader wraps every HTTP function
   (:func:`sending_streams`), and when one answers with a ``StreamingResponse`` while a host
-  answers its request (the host marks the invocation's context: :func:`answering`), the wrapper
+  answers its request (the host says which: :func:`answering`), the wrapper
   sends it before it returns. To the engine the function's call lasts until the stream has
   ended: the post hooks run after the last chunk, in the invocation's log scope and under its
   time limit, and whatever ended the stream early (the client leaving, the content raising, the
@@ -33,19 +33,19 @@ from concurrent.futures import Executor, Future
 from typing import Any, Final, final
 
 from ._bridge import to_completion
-from .context import Context
 from .correlation import current_invocation
 from .errors import ClientDisconnected, RequestBodyTooLarge
-from .http import Headers, HttpRequest, HttpResponse, Out, StreamingResponse, _to_bytes
+from .http import Headers, HttpRequest, HttpResponse, Out, StreamingResponse, body_bytes
 
 __all__ = [
     "RequestBody",
     "ResponseStream",
     "Sending",
     "StreamedRequest",
+    "Reply",
     "answering",
+    "done_answering",
     "sending_streams",
-    "stream_of",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -184,21 +184,13 @@ class ResponseStream:
     _gone: asyncio.Event
     _watcher: asyncio.Task[None]
 
-    def __init__(
-        self,
-        sending: Sending,
-        loop: asyncio.AbstractEventLoop,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        body: bytes | RequestBody,
-    ) -> None:
-        self._sending = sending
-        self._loop = loop
-        self._scope = scope
-        self._receive = receive
-        self._send = send
-        self._body = body  # the request's; a RequestBody when the function reads it as it comes
+    def __init__(self, reply: Reply) -> None:
+        self._sending = reply.sending
+        self._loop = reply.loop
+        self._scope = reply.scope
+        self._receive = reply.receive
+        self._send = reply.send
+        self._body = reply.body  # a RequestBody when the function reads it as it comes
         self._state = _IDLE
 
     @property
@@ -236,7 +228,7 @@ class ResponseStream:
         charset = response.charset
         try:
             for chunk in chunks:
-                data = _to_bytes(chunk, charset)
+                data = body_bytes(chunk, charset)
                 if data:
                     asyncio.run_coroutine_threadsafe(self._chunk(data), loop).result()
         except BaseException:
@@ -259,7 +251,7 @@ class ResponseStream:
             watcher.cancel()
         if self._state == _SENT:
             self._state = _ENDED
-            tail = self.response._body
+            tail = self.response.tail
             with contextlib.suppress(ClientDisconnected):  # too late to matter
                 await self._sent({"type": "http.response.body", "body": tail, "more_body": False})
         elif self._state == _SENDING:  # the time ran out while a pool thread sends it
@@ -269,7 +261,7 @@ class ResponseStream:
     async def _begin(self, response: StreamingResponse) -> bool:
         """Send the head; whether the content is to be sent after it."""
         self.response = response
-        response._stream = self
+        response.sending = self
         start, whole = self._sending.start(self._scope, response)
         self._gone = asyncio.Event()
         self._state = _SENDING
@@ -324,7 +316,7 @@ class ResponseStream:
     async def _pump(self, content: Any, charset: str) -> None:
         try:
             async for chunk in content:
-                data = _to_bytes(chunk, charset)
+                data = body_bytes(chunk, charset)
                 if data:
                     await self._chunk(data)
         finally:
@@ -342,7 +334,7 @@ class ResponseStream:
                 chunk = await asyncio.wrap_future(step)
                 if chunk is _END:
                     return
-                data = _to_bytes(chunk, charset)
+                data = body_bytes(chunk, charset)
                 if data:
                     await self._chunk(data)
         finally:
@@ -384,37 +376,54 @@ async def _close(content: Any) -> None:
 # --- the function's side --------------------------------------------------------------------------
 
 
-#: What a :class:`ResponseStream` is made of: the host's :class:`Sending`, its event loop, the
-#: request's ASGI scope, receive and send, and its body (bytes, or the :class:`RequestBody`
-#: the function reads).
-Exchange = tuple[Sending, asyncio.AbstractEventLoop, Scope, Receive, Send, bytes | RequestBody]
-# Keys in the invocation's ``Context.__dict__``: not attribute names, so they cannot clash with
-# the attributes extensions set on it.
-_EXCHANGE: Final = "extkit.exchange"
-_STREAM: Final = "extkit.stream"
+@final
+class Reply:
+    """The exchange one request's invocation answers, as the host hands it over: what a
+    :class:`ResponseStream` is made of (the host's :class:`Sending`, its event loop, the
+    request's ASGI scope, receive and send, and its body: bytes, or the :class:`RequestBody`
+    the function reads), and the stream, once the function has started one."""
+
+    __slots__ = ("body", "loop", "receive", "scope", "send", "sending", "stream")
+
+    def __init__(
+        self,
+        sending: Sending,
+        loop: asyncio.AbstractEventLoop,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes | RequestBody,
+    ) -> None:
+        self.sending, self.loop, self.scope = sending, loop, scope
+        self.receive, self.send, self.body = receive, send, body
+        self.stream: ResponseStream | None = None
 
 
-def answering(context: Context, exchange: Exchange) -> None:
-    """Tell the invocation of ``context`` which exchange it answers (the host, per request):
-    a StreamingResponse it answers with is sent there while it runs. Nothing is made until one
-    is (a tuple per request is all it costs)."""
-    context.__dict__[_EXCHANGE] = exchange
+#: The reply the running invocation answers. A context variable, so the invocation's pool
+#: thread and tasks see it (they run in copies of the context the host set it in), and nothing
+#: else does.
+_reply: Final[contextvars.ContextVar[Reply | None]] = contextvars.ContextVar(
+    "extkit_reply", default=None
+)
 
 
-def stream_of(context: Context) -> ResponseStream | None:
-    """The stream that the invocation of ``context`` started, if it started one."""
-    found: ResponseStream | None = context.__dict__.get(_STREAM)
-    return found
+def answering(reply: Reply) -> contextvars.Token[Reply | None]:
+    """Make ``reply`` the one the invocation about to run answers (the host, per request): a
+    StreamingResponse it answers with is sent there while it runs. Reset the token after."""
+    return _reply.set(reply)
+
+
+def done_answering(token: contextvars.Token[Reply | None]) -> None:
+    _reply.reset(token)
 
 
 def _stream_here() -> ResponseStream | None:
-    """A new stream for the exchange the running invocation answers; ``None`` outside a host."""
-    invocation = current_invocation()
-    exchange = None if invocation is None else vars(invocation).get(_EXCHANGE)
-    if exchange is None:
+    """A new stream for the reply the running invocation answers; ``None`` outside a host."""
+    reply = _reply.get()
+    if reply is None or current_invocation() is None:
         return None
-    stream = vars(invocation)[_STREAM] = ResponseStream(*exchange)
-    return stream
+    reply.stream = ResponseStream(reply)
+    return reply.stream
 
 
 def sending_streams(func: Callable[..., Any], output: str | None) -> Callable[..., Any]:
@@ -468,14 +477,14 @@ async def _joined(response: StreamingResponse) -> bytes:
     content: Any = response.content
     if not hasattr(content, "__aiter__"):
         return _joined_sync(response)
-    return b"".join([_to_bytes(chunk, response.charset) async for chunk in content])
+    return b"".join([body_bytes(chunk, response.charset) async for chunk in content])
 
 
 def _joined_sync(response: StreamingResponse) -> bytes:
     content: Any = response.content
     if hasattr(content, "__aiter__"):
         return bytes(to_completion(lambda: _joined(response)))
-    return b"".join(_to_bytes(chunk, response.charset) for chunk in content)
+    return b"".join(body_bytes(chunk, response.charset) for chunk in content)
 
 
 def _collected(

@@ -246,10 +246,10 @@ class RecordingRegistry(Registry):
     def add(self, *extensions: type) -> None:
         """Register app extension classes imported before this registry existed (the import
         registered them elsewhere), in the given order."""
-        from .discovery import _ensure_registered
+        from .discovery import ensure_registered
 
         for extension in extensions:
-            _ensure_registered(self, extension)
+            ensure_registered(self, extension)
 
     def names(self, invocation_id: str | None = None) -> list[str]:
         """``"Extension.hook"`` for every recorded call (of one invocation, if given)."""

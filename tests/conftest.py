@@ -26,7 +26,7 @@ def _no_gate_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def no_invocation_outlives_the_test() -> Iterator[None]:
     """Every invocation the test starts has ended by the time it is over (none leaks)."""
     yield
-    assert correlation._running == {}
+    assert correlation.running_invocations == {}
 
 
 @pytest.fixture

@@ -1413,7 +1413,7 @@ def test_nothing_outlives_an_invocation(extkit_engine: Engine, extkit_registry: 
             sorted(vars(PerFunction)),
             sorted(extkit_registry.plugin_manager.list_name_plugin()),
             sorted(extkit_engine.functions),
-            dict(extkit.correlation._running),
+            dict(extkit.correlation.running_invocations),
             extkit.context.invocation_local.invocation_id,
         )
 
@@ -1425,7 +1425,7 @@ def test_nothing_outlives_an_invocation(extkit_engine: Engine, extkit_registry: 
             loaded[1].invoke()
         asyncio.run(loaded[2].invoke_async())
     assert snapshot() == before
-    assert extkit.correlation._running == {}
+    assert extkit.correlation.running_invocations == {}
     assert paired == [True] * 151
 
 

@@ -91,3 +91,46 @@ def test_the_check_sees_each_kind_of_private_use(source: str) -> None:
 def test_own_and_standard_library_private_names_are_allowed() -> None:
     source = "import os\nos._exit\nfrom extkit._types import FunctionInfo\nfrom . import _x\n"
     assert private_uses(source) == []
+
+
+def private_imports_between_modules(path: Path) -> list[str]:
+    """Every private name (not a module) that the product module at ``path`` imports from another
+    of the project's modules: each module's private names are its own to change."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or (not node.module and not node.level):
+            continue
+        if node.level == 0 and (node.module or "").split(".")[0] not in OWN:
+            continue
+        package = path.parent
+        for _ in range(max(node.level - 1, 0)):
+            package = package.parent
+        source = package.joinpath(*(node.module or "").split(".")) if node.level else None
+        for alias in node.names:
+            if not _private(alias.name):
+                continue
+            if source is not None and (
+                (source / f"{alias.name}.py").exists() or (source / alias.name).is_dir()
+            ):
+                continue  # a private module of the package, imported as a module
+            found.append(
+                f"line {node.lineno}: from {'.' * node.level}{node.module or ''} "
+                f"import {alias.name}"
+            )
+    return found
+
+
+@pytest.mark.parametrize("path", _product_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_imports_another_modules_private_names(path: Path) -> None:
+    assert private_imports_between_modules(path) == []
+
+
+def test_the_check_sees_a_private_name_imported_from_a_sibling(tmp_path: Path) -> None:
+    module = tmp_path / "extkit" / "user.py"
+    module.parent.mkdir()
+    (module.parent / "_private_module.py").write_text("")
+    module.write_text(
+        "from .http import _to_bytes\nfrom . import _private_module\nfrom .http import Headers\n"
+    )
+    assert private_imports_between_modules(module) == ["line 1: from .http import _to_bytes"]

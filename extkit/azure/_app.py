@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from ..app import FunctionSpec, _source_file
+from ..app import FunctionSpec, source_file_of
 from ..registry import Registry
 
 __all__ = ["INSTALL_HINT", "adapt_app", "function_app_specs", "missing_library"]
@@ -203,7 +203,7 @@ def function_app_specs(
     for function in declared:
         user = function.get_user_function()
         name = function.get_function_name() or user.__name__
-        source = _source_file(user)
+        source = source_file_of(user)
         label = f"{_show(source)}: function {name!r}"
         bindings = [_binding(raw) for raw in function.get_raw_bindings()]
         fields = bindings_to_fields(name, bindings, label, problems)

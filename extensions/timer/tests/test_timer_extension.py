@@ -24,7 +24,7 @@ import pytest
 
 import extkit
 from extkit import Engine, HttpRequest, HttpResponse, Registry
-from extkit.correlation import _running
+from extkit.context import running_invocations
 from extkit.testing import CapturedLogs
 
 LOGGER = "extkit.extensions.TimerExtension"
@@ -323,7 +323,7 @@ def test_a_million_invocations_leave_nothing_behind(timer: Any, extkit_engine: E
         assert handled == 100 + 10_000
         assert failures == 1 + 10_000
         assert dict(vars(timer)) == class_dict
-        assert len(_running) == 0
+        assert len(running_invocations) == 0
         assert len(extkit_engine.registry) == registered
         assert extkit_engine.functions == {"handler": loaded}
         assert growth["gc objects"] < 100, growth

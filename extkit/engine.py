@@ -21,11 +21,14 @@ every mix of extensions:
   outside see it and it propagates; the one it replaced is its ``__context__``).
 
 What does not change between invocations (which extensions apply to a function, in which order,
-how each hook is called) is worked out once into a :class:`_Plan`. Exactly two runners walk it,
-:func:`_run` (sync) and :func:`_run_async`, with the same steps and the same helpers for what an
-exception means. A sync function runs with its hooks on one pool thread (``invoke_async`` makes
-one hop); an async function with its hooks on the event loop, where a sync hook that holds the
-loop over 100 ms is reported.
+how each hook is called) is worked out once into a :class:`~extkit.plan.Plan`. Exactly two
+runners walk it, :func:`_run` (sync) and :func:`_run_async`, with the same steps and the same
+helpers for what an exception means. A sync function runs with its hooks on one pool thread
+(``invoke_async`` makes one hop); an async function with its hooks on the event loop, where a
+sync hook that holds the loop over 100 ms is reported (:mod:`extkit.slow_hooks`). An
+invocation's time limit is :mod:`extkit.time_limit`'s: for a sync function, it decides whether
+the thread or the event loop runs the way out. The load and shutdown hooks, which run outside
+any invocation, are :mod:`extkit.lifecycle`'s.
 """
 
 from __future__ import annotations
@@ -34,132 +37,37 @@ import asyncio
 import contextlib
 import contextvars
 import inspect
-import logging
-import threading
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
+from functools import partial
 from typing import Any, Final, final
 
 from . import correlation
-from ._bridge import in_context, settled, to_completion, unwrapped
-from ._hookcall import make_adapter
+from ._bridge import in_context, to_completion, unwrapped
 from ._settings import EXTENSIONS_GATE, resolve_truthy
 from ._types import FunctionInfo, Layout
 from .context import Context, invocation_local
-from .errors import InvocationNotStarted, InvocationTimeout, RejectInvocation, ShortCircuit
-from .pool import FunctionPool
-from .registry import HookObserver, HookPhase, Registration, Registry, current_registry
+from .errors import RejectInvocation, ShortCircuit
+from .lifecycle import run_load_hooks, run_shutdown_hooks
+from .plan import Layer, Plan
+from .registry import Registry, current_registry
+from .slow_hooks import watched
+from .time_limit import Claim, limited, limited_outcome
 
 __all__ = ["Engine", "LoadedFunction", "raised_by"]
 
 _CONTROL: Final = (RejectInvocation, ShortCircuit)
 _NO_AROUNDS: Final[list[Any]] = []  # shared, never written: a plan without around hooks
-_SLOW_HOOK_S: Final = 0.1  # a sync hook holding the event loop longer than this is reported
-_log: Final = logging.getLogger("extkit.engine")
-_clock: Final = time.perf_counter
 _copy_context: Final = contextvars.copy_context
 _call_in_scope: Final = correlation.call_in_scope
 _enter: Final = correlation.enter
 _leave: Final = correlation.leave
 
 
-# --- the plan -----------------------------------------------------------------------------------
-
-
-@final
-class _Layer:
-    """One extension's part in one function's plan. Its hooks take the runners' arguments,
-    ``(logger, context, func_args)``, then on the way out ``func_ret`` and (unless
-    ``post_takes_exc`` is false, as for the reference's signature) ``func_exc``: a hook whose
-    parameters are these, in this order, is called as it is, any other through its adapter."""
-
-    __slots__ = (
-        "around",
-        "around_async",
-        "logger",
-        "name",
-        "observe_exit",
-        "post",
-        "post_async",
-        "post_takes_exc",
-        "pre",
-        "pre_async",
-        "suffix",
-    )
-
-    def __init__(self, entry: Registration, observer: HookObserver | None) -> None:
-        self.name = entry.name
-        self.logger = entry.logger
-        self.suffix = "_app_level" if entry.scope == "app" else ""
-        self.pre, self.pre_async, _ = _prepared(entry, self.hook("pre"), (3,), observer)
-        self.around, self.around_async, _ = _prepared(entry, self.hook("around"), (3,), observer)
-        self.post, self.post_async, arity = _prepared(entry, self.hook("post"), (4, 5), observer)
-        self.post_takes_exc = arity != 4
-        self.observe_exit: Callable[[Context], None] | None = None
-        if observer is not None and self.around is not None:
-            self.observe_exit = _observing(observer, entry, self.hook("around"), "exit")
-
-    def hook(self, role: str) -> str:
-        return f"{role}_invocation{self.suffix}"
-
-
-def _prepared(
-    entry: Registration, hook_name: str, direct: tuple[int, ...], observer: HookObserver | None
-) -> tuple[Callable[..., Any] | None, bool, int]:
-    """The hook as the runners call it, whether it is async, and how many arguments it takes."""
-    found = entry.hooks.get(hook_name)
-    if found is None:
-        return None, False, 0
-    fn, shape = found
-    arity = shape.positional if shape.positional in direct else None
-    call = fn if arity is not None else make_adapter(fn, shape)
-    if observer is not None:
-        observe = _observing(
-            observer, entry, hook_name, "enter" if "around" in hook_name else "call"
-        )
-
-        def observed(logger: logging.Logger, context: Context, *rest: Any) -> Any:
-            observe(context)
-            return call(logger, context, *rest)
-
-        return observed, shape.is_async, arity or 5
-    return call, shape.is_async, arity or 5
-
-
-def _observing(
-    observer: HookObserver, entry: Registration, hook_name: str, phase: HookPhase
-) -> Callable[[Context], None]:
-    """Tells the registry's observer (``extkit.testing`` records hook calls) about one call."""
-
-    def observe(context: Context) -> None:
-        observer(entry, hook_name, phase, context.function_name, context.invocation_id)
-
-    return observe
-
-
-@final
-class _Plan:
-    """The layers of one function, outermost first. Immutable once built; rebuilt when the
-    registry changes, so an invocation always pairs the pre and post hooks of one snapshot.
-    ``sync``: the function and all its hooks are sync, so :func:`_run` runs it."""
-
-    __slots__ = ("has_around", "layers", "slow_hooks", "sync")
-
-    def __init__(self, entries: list[Registration], function: LoadedFunction) -> None:
-        engine = function._engine
-        self.layers = tuple(_Layer(entry, engine.registry.hook_observer) for entry in entries)
-        self.has_around = any(layer.around is not None for layer in self.layers)
-        self.sync = not function.info.is_async and not any(
-            layer.pre_async or layer.around_async or layer.post_async for layer in self.layers
-        )
-        self.slow_hooks = engine._slow_hooks
-
-
 # --- the error policy (see the module docstring), written once for both runners --------------
 
 
-def _report(layer: _Layer, role: str, context: Context, exc: BaseException) -> None:
+def _report(layer: Layer, role: str, context: Context, exc: BaseException) -> None:
     layer.logger.error(
         "extension %s failed in %s for function %s (invocation %s): %s",
         layer.name,
@@ -171,7 +79,7 @@ def _report(layer: _Layer, role: str, context: Context, exc: BaseException) -> N
     )
 
 
-def _isolate(layer: _Layer, role: str, context: Context, exc: Exception) -> None:
+def _isolate(layer: Layer, role: str, context: Context, exc: Exception) -> None:
     """An ``Exception`` from a hook on the way in: a ``RejectInvocation`` or ``ShortCircuit``
     goes on up and ends the way in; anything else is logged, and the invocation goes on. (An
     around hook that finished without yielding is skipped; its layer still counts as entered.)"""
@@ -183,7 +91,7 @@ def _isolate(layer: _Layer, role: str, context: Context, exc: Exception) -> None
 
 
 def _exited(
-    layer: _Layer, context: Context, exc: BaseException, result: Any, error: BaseException | None
+    layer: Layer, context: Context, exc: BaseException, result: Any, error: BaseException | None
 ) -> tuple[Any, BaseException | None]:
     """The outcome after a resumed around hook raised ``exc``. A new ``ShortCircuit`` replaces
     the result (how an async generator, which cannot return one, does it); the outcome's own
@@ -198,7 +106,7 @@ def _exited(
     return result, error
 
 
-def _blamed(exc: BaseException, layer: _Layer, hook: str) -> BaseException:
+def _blamed(exc: BaseException, layer: Layer, hook: str) -> BaseException:
     """Mark a ``BaseException`` that is not an ``Exception`` with the extension (and hook) it
     came from, the first time, so whoever contains it can say so (:func:`raised_by`)."""
     if not isinstance(exc, Exception) and raised_by(exc) is None:
@@ -215,7 +123,7 @@ def raised_by(exc: BaseException) -> str | None:
 
 
 def _latest(
-    error: BaseException | None, exc: BaseException, layer: _Layer, role: str
+    error: BaseException | None, exc: BaseException, layer: Layer, role: str
 ) -> BaseException:
     """``exc``, raised on the way out by ``layer``'s hook, replaces ``error`` as a ``finally``
     block's would (and, when it is new, is marked as the hook's)."""
@@ -235,11 +143,11 @@ def _latest(
 
 
 def _run(
-    plan: _Plan,
+    plan: Plan,
     context: Context,
     func_args: dict[str, Any],
     func: Callable[..., Any],
-    claim: _Claim | None = None,
+    claim: Claim | None = None,
 ) -> Any:
     """One invocation: the way in, the function, the way out of every layer entered."""
     layers = plan.layers
@@ -291,7 +199,7 @@ def _run(
     return result if error is None else unwrapped(None, error)
 
 
-def _enter_around(layer: _Layer, context: Context, func_args: dict[str, Any]) -> Any:
+def _enter_around(layer: Layer, context: Context, func_args: dict[str, Any]) -> Any:
     """Run a sync around hook up to its ``yield``: the generator, or ``None`` if it failed."""
     try:
         around = layer.around(layer.logger, context, func_args)  # type: ignore[misc]
@@ -303,7 +211,7 @@ def _enter_around(layer: _Layer, context: Context, func_args: dict[str, Any]) ->
 
 
 def _resume_around(
-    layer: _Layer, around: Any, context: Context, result: Any, error: BaseException | None
+    layer: Layer, around: Any, context: Context, result: Any, error: BaseException | None
 ) -> tuple[Any, BaseException | None]:
     """Send the outcome in at a sync around hook's ``yield``; its return value is the result."""
     if layer.observe_exit is not None:
@@ -323,12 +231,12 @@ def _resume_around(
 
 
 async def _run_async(
-    plan: _Plan,
+    plan: Plan,
     context: Context,
     func_args: dict[str, Any],
     call: Callable[..., Awaitable[Any]] | None,
     *,
-    claim: _Claim | None = None,
+    claim: Claim | None = None,
     resume: tuple[int, list[Any], BaseException] | None = None,
     on_loop: bool = True,
 ) -> Any:
@@ -354,7 +262,7 @@ async def _run_async(
                 pre = layer.pre
                 if pre is not None:
                     try:
-                        done = _on_loop(watch, layer, "pre", pre, layer.logger, context, func_args)
+                        done = watched(watch, layer, "pre", pre, layer.logger, context, func_args)
                         if layer.pre_async:
                             await done
                     except Exception as exc:
@@ -363,7 +271,7 @@ async def _run_async(
                     arounds[depth - 1] = (
                         await _enter_around_async(layer, context, func_args)
                         if layer.around_async
-                        else _on_loop(
+                        else watched(
                             watch, layer, "around", _enter_around, layer, context, func_args
                         )
                     )
@@ -389,12 +297,12 @@ async def _run_async(
                 result, error = await _resume_around_async(layer, around, context, result, error)
             else:
                 outcome = (layer, around, context, result, error)
-                result, error = _on_loop(watch, layer, "around", _resume_around, *outcome)
+                result, error = watched(watch, layer, "around", _resume_around, *outcome)
         post = layer.post
         if post is not None:
             args = (layer.logger, context, func_args, result, error)
             try:
-                done = _on_loop(
+                done = watched(
                     watch, layer, "post", post, *args[: 5 if layer.post_takes_exc else 4]
                 )
                 if layer.post_async:
@@ -406,31 +314,7 @@ async def _run_async(
     return result if error is None else unwrapped(None, error)
 
 
-def _on_loop(
-    watch: set[tuple[str, str]] | None, layer: _Layer, role: str, fn: Callable[..., Any], *args: Any
-) -> Any:
-    """Call a hook from the async runner (an async one just makes its coroutine here). With
-    ``watch``, the engine's set of reports made, a sync hook that held the event loop from other
-    requests is reported, once per extension and hook."""
-    if watch is None:
-        return fn(*args)
-    started = _clock()
-    try:
-        return fn(*args)
-    finally:
-        held = _clock() - started
-        if held > _SLOW_HOOK_S and (layer.name, role) not in watch:
-            watch.add((layer.name, role))
-            _log.warning(
-                "extension %s held the event loop for %.0f ms in %s; no other request could "
-                "run meanwhile: write hooks that wait for I/O as async def",
-                layer.name,
-                held * 1000,
-                layer.hook(role),
-            )
-
-
-async def _enter_around_async(layer: _Layer, context: Context, func_args: dict[str, Any]) -> Any:
+async def _enter_around_async(layer: Layer, context: Context, func_args: dict[str, Any]) -> Any:
     """:func:`_enter_around` for an async generator."""
     try:
         around = layer.around(layer.logger, context, func_args)  # type: ignore[misc]
@@ -442,7 +326,7 @@ async def _enter_around_async(layer: _Layer, context: Context, func_args: dict[s
 
 
 async def _resume_around_async(
-    layer: _Layer, around: Any, context: Context, result: Any, error: BaseException | None
+    layer: Layer, around: Any, context: Context, result: Any, error: BaseException | None
 ) -> tuple[Any, BaseException | None]:
     """:func:`_resume_around` for an async generator, which keeps the result by finishing."""
     if layer.observe_exit is not None:
@@ -458,70 +342,15 @@ async def _resume_around_async(
     return result, error
 
 
-# --- a sync function's hop to a pool thread, under a time limit -------------------------------
-
-_QUEUED, _ENTERING, _RUNNING, _LEAVING, _EXPIRED = range(5)
-
-
-@final
-class _Claim:
-    """Decides who runs the way out of a sync invocation with a time limit: the pool thread that
-    runs its hooks and function, or the event loop when the time runs out first. Either way the
-    post hooks run exactly once. Both move ``state`` under ``lock``:
-
-    - the thread: ``_QUEUED`` -> ``_ENTERING`` (it starts, at ``started`` on the monotonic
-      clock: the time limit counts from then) -> ``_RUNNING`` (it calls the function,
-      publishing the layers entered) ->
-      ``_LEAVING`` (the function returned: the thread runs the way out);
-    - the loop, when the time runs out, turns any other state into ``_EXPIRED``. From
-      ``_QUEUED`` nothing runs then, ever; from ``_ENTERING`` the thread does not call the function
-      but runs the way out with ``expired``; from ``_RUNNING`` the loop runs the way out of the
-      published layers, and the thread leaves them alone when the function ends.
-    """
-
-    __slots__ = ("arounds", "depth", "expired", "lock", "started", "state")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.state = _QUEUED
-        self.depth = 0
-        self.arounds: list[Any] = []
-        self.started: float | None = None
-        self.expired: BaseException | None = None
-
-    def _move(self, before: int, after: int) -> bool:
-        with self.lock:
-            moved = self.state == before
-            if moved:
-                self.state = after
-            return moved
-
-    def begins(self) -> bool:
-        self.started = time.monotonic()
-        return self._move(_QUEUED, _ENTERING)
-
-    def starts(self, depth: int, arounds: list[Any]) -> bool:
-        self.depth, self.arounds = depth, arounds
-        return self._move(_ENTERING, _RUNNING)
-
-    def ends(self) -> bool:
-        return self._move(_RUNNING, _LEAVING)
-
-    def expire(self, exc: BaseException) -> int:
-        """The time ran out: return the state the thread had reached."""
-        with self.lock:
-            found = self.state
-            if found != _LEAVING:
-                self.state, self.expired = _EXPIRED, exc
-            return found
+# --- a sync function's hop to a pool thread (under a time limit: see ``time_limit``) ----------
 
 
 def _on_thread(
     function: LoadedFunction,
-    plan: _Plan | None,
+    plan: Plan | None,
     func_args: dict[str, Any],
     context: Context,
-    claim: _Claim | None,
+    claim: Claim | None,
 ) -> Any:
     """A sync invocation on its pool thread: hooks and function, in the correlation scope and
     with the reference's thread-local id set."""
@@ -536,41 +365,22 @@ def _on_thread(
         _leave(token)
 
 
-def _late(
-    future: asyncio.Future[Any],
+async def _way_out(
+    plan: Plan,
+    func_args: dict[str, Any],
     context: Context,
-    claim: _Claim,
-    timeout: float,
-    executor: Executor | None,
-) -> None:
-    """A sync function past its limit keeps its thread: lend the pool a replacement (when it
-    is extkit's), and log the function's late end, with how long it overran."""
-    held = isinstance(executor, FunctionPool) and executor.hold()
-    deadline = (claim.started or time.monotonic()) + timeout
-
-    def ended(done: asyncio.Future[Any]) -> None:
-        _retrieved(done)
-        if held:
-            executor.release()  # type: ignore[union-attr]
-        token = _enter(context)
-        try:
-            _log.warning(
-                "function %s (invocation %s) ended %.1f s after its %g s time limit",
-                context.function_name,
-                context.invocation_id,
-                time.monotonic() - deadline,
-                timeout,
-            )
-        finally:
-            _leave(token)
-
-    future.add_done_callback(ended)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    """A late outcome nobody waits for any more: marked as seen (asyncio would log it)."""
-    if not future.cancelled():
-        future.exception()
+    thread_context: contextvars.Context,
+    resume: tuple[int, list[Any], BaseException],
+) -> Any:
+    """The way out of a sync invocation whose time ran out while its thread was in the function,
+    on the event loop, in a snapshot of the thread's context (which holds what the pre hooks
+    set)."""
+    token = _enter(context)
+    try:
+        way_out = _run_async(plan, context, func_args, None, resume=resume)
+        return await in_context(thread_context.copy(), way_out)
+    finally:
+        _leave(token)
 
 
 def _as_coroutine_function(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -607,9 +417,9 @@ class LoadedFunction:
         self._step = func if info.is_async else _as_coroutine_function(func)
         #: (registry version, plan) in one attribute, so a thread never pairs a plan with the
         #: version of another (``None``: no hook applies to this function).
-        self._cached: tuple[int, _Plan | None] = (-1, None)
+        self._cached: tuple[int, Plan | None] = (-1, None)
 
-    def _current_plan(self) -> _Plan | None:
+    def _current_plan(self) -> Plan | None:
         """The plan for this invocation; ``None`` when no hook applies (or the gate is off)."""
         engine = self._engine
         if not engine.enabled:
@@ -617,8 +427,11 @@ class LoadedFunction:
         version = engine.registry.version
         cached_version, plan = self._cached
         if cached_version != version:
-            entries = engine.registry.for_function(self.info)
-            plan = _Plan(entries, self) if entries else None
+            registry, info = engine.registry, self.info
+            entries = registry.for_function(info)
+            plan = None
+            if entries:
+                plan = Plan(entries, registry.hook_observer, info.is_async, engine._slow_hooks)
             self._cached = (version, plan)
         return plan
 
@@ -655,10 +468,10 @@ class LoadedFunction:
 
     def _run_plan(
         self,
-        plan: _Plan | None,
+        plan: Plan | None,
         func_args: dict[str, Any],
         context: Context,
-        claim: _Claim | None = None,
+        claim: Claim | None = None,
     ) -> Any:
         if plan is None:
             if claim is None:
@@ -729,7 +542,7 @@ class LoadedFunction:
         plan = self._current_plan()
         if not self.info.is_async:
             return await self._on_pool(plan, args, context, executor, timeout)
-        call = self._func if timeout is None else self._limited(timeout)
+        call = self._func if timeout is None else limited(self._func, self.info.name, timeout)
         token = _enter(context)
         try:
             if plan is None:
@@ -739,61 +552,27 @@ class LoadedFunction:
         finally:
             _leave(token)
 
-    def _limited(self, timeout: float) -> Callable[..., Awaitable[Any]]:
-        """The async function under a time limit, as the async runner awaits it."""
-        func, name = self._func, self.info.name
-
-        async def limited(**func_args: Any) -> Any:
-            try:  # wait_for runs it in a task of its own: its outcome comes out as a value
-                outcome = await asyncio.wait_for(settled(func(**func_args)), timeout)
-            except asyncio.TimeoutError as exc:
-                raise InvocationTimeout(name, timeout) from exc
-            return unwrapped(*outcome)
-
-        return limited
-
     async def _on_pool(
         self,
-        plan: _Plan | None,
+        plan: Plan | None,
         args: dict[str, Any],
         context: Context,
         executor: Executor | None,
         timeout: float | None,
     ) -> Any:
-        """A sync function's invocation: one hop to a pool thread and back (see ``_Claim``)."""
+        """A sync function's invocation: one hop to a pool thread and back, and under a time
+        limit the event loop's answer when the thread is late (see ``time_limit``)."""
         thread_context = _copy_context()
-        claim = _Claim() if timeout is not None else None
+        claim = Claim() if timeout is not None else None
         future = asyncio.get_running_loop().run_in_executor(
             executor, thread_context.run, _on_thread, self, plan, args, context, claim
         )
         if timeout is None or claim is None:
             return await future
-        limit = timeout  # a free thread must take it up within the limit, then it has it all
-        while True:
-            try:
-                return await asyncio.wait_for(asyncio.shield(future), limit)
-            except asyncio.TimeoutError:
-                started = claim.started
-                limit = 0.0 if started is None else started + timeout - time.monotonic()
-                if limit <= 0:
-                    break
-        expired = InvocationTimeout(self.info.name, timeout)
-        found = claim.expire(expired)
-        if found == _LEAVING:  # the function ended in time; its post hooks are running
-            return await future
-        if found == _QUEUED:  # it never runs: the thread that takes it up skips it
-            future.add_done_callback(_retrieved)
-            raise InvocationNotStarted(self.info.name, timeout)
-        _late(future, context, claim, timeout, executor)
-        if found != _RUNNING or plan is None:
-            raise expired
-        token = _enter(context)
-        try:  # in a snapshot of the thread's context, which holds what the pre hooks set
-            resume = (claim.depth, claim.arounds, expired)
-            way_out = _run_async(plan, context, args, None, resume=resume)
-            return await in_context(thread_context.copy(), way_out)
-        finally:
-            _leave(token)
+        way_out = None if plan is None else partial(_way_out, plan, args, context, thread_context)
+        return await limited_outcome(
+            future, claim, timeout, self.info.name, context, executor, way_out
+        )
 
 
 def _source_file(func: Any) -> str | None:
@@ -859,54 +638,12 @@ class Engine:
         loaded = LoadedFunction(self, func, info)
         self.functions[info.name] = loaded
         if self.enabled:
-            self._run_load_hooks(info)
+            run_load_hooks(self.registry, info)
         return loaded
-
-    def _run_load_hooks(self, info: FunctionInfo) -> None:
-        observer = self.registry.hook_observer
-        for entry in self.registry.for_function(info):
-            hook_name = (
-                "post_function_load_app_level" if entry.scope == "app" else "post_function_load"
-            )
-            found = entry.hooks.get(hook_name)
-            if found is None:
-                continue
-            fn, shape = found
-            values = {"function_name": info.name, "function_directory": info.directory}
-            if observer is not None:
-                observer(entry, hook_name, "call", info.name, None)
-            try:
-                result = fn(**{arg: values[arg] for arg in shape.argnames})
-                if shape.is_async:
-                    to_completion(lambda: result)  # noqa: B023 - called before the next loop
-            except Exception as exc:
-                entry.logger.error(
-                    "extension %s failed in %s for function %s: %s",
-                    entry.name,
-                    hook_name,
-                    info.name,
-                    exc,
-                    exc_info=exc,
-                )
 
     def shutdown(self) -> None:
         """Run every extension's shutdown hook once (innermost first), e.g. to flush exporters."""
         if self._shut_down:
             return
         self._shut_down = True
-        observer = self.registry.hook_observer
-        for entry in reversed(self.registry.entries()):
-            hook_name = "shutdown_app_level" if entry.scope == "app" else "shutdown"
-            found = entry.hooks.get(hook_name)
-            if found is None:
-                continue
-            if observer is not None:
-                observer(entry, hook_name, "call", None, None)
-            try:
-                result = found[0]()
-                if inspect.isawaitable(result):
-                    to_completion(lambda: result)  # noqa: B023 - called before the next loop
-            except Exception as exc:
-                entry.logger.error(
-                    "extension %s failed in %s: %s", entry.name, hook_name, exc, exc_info=exc
-                )
+        run_shutdown_hooks(self.registry)

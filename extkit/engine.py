@@ -46,6 +46,7 @@ from . import correlation
 from ._bridge import in_context, to_completion, unwrapped
 from ._settings import EXTENSIONS_GATE, resolve_truthy
 from ._types import FunctionInfo, Layout
+from .app import source_file_of
 from .context import Context, invocation_local
 from .errors import RejectInvocation, ShortCircuit
 from .lifecycle import run_load_hooks, run_shutdown_hooks
@@ -575,13 +576,6 @@ class LoadedFunction:
         )
 
 
-def _source_file(func: Any) -> str | None:
-    try:
-        return inspect.getsourcefile(func)
-    except TypeError:
-        return None
-
-
 def _parameters(func: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
     try:
         return inspect.signature(func).parameters
@@ -628,7 +622,7 @@ class Engine:
             info = FunctionInfo(
                 name=name or func.__name__,
                 directory=directory,
-                source_file=source_file or _source_file(raw),
+                source_file=source_file or source_file_of(raw),
                 trigger=trigger,
                 layout=layout,
                 is_async=inspect.iscoroutinefunction(raw),

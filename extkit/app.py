@@ -101,6 +101,14 @@ class FunctionSpec:
     #: Turns the host's trigger value into what the function expects (code written against
     #: ``azure.functions`` gets that library's types: see ``extkit.azure``); ``None``: as is.
     convert_trigger: Callable[[Any], Any] | None = None
+    #: HTTP: builds the request the host hands the function, from what it read, with
+    #: ``HttpRequest``'s arguments (an azure-typed function's is built as that library's
+    #: request, not converted from extkit's); ``None``: an ``HttpRequest``.
+    make_request: Callable[..., Any] | None = None
+    #: HTTP: ``(result, func_args) -> result``, run as the function returns, before post hooks:
+    #: turns what it answered with into extkit's types (``azure.functions``' response, returned
+    #: or set on an ``Out``); ``None``: as is.
+    convert_result: Callable[[Any, dict[str, Any]], Any] | None = None
     #: Started by the host before it serves and stopped when it stops (``AsgiFunctionApp``).
     lifespan: Lifespan | None = None
     #: HTTP: the host does not read the body before the call; ``req.stream()`` reads it.

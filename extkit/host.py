@@ -372,7 +372,9 @@ class Host:
                     body, method, url, headers=headers, params=params, route_params=found.params
                 )
             else:
-                request = HttpRequest(
+                # An azure-typed function's is that library's request, built here once.
+                make = fn.spec.make_request
+                request = (HttpRequest if make is None else make)(
                     method,
                     url,
                     headers=headers,

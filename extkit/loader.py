@@ -392,7 +392,7 @@ def load_app(
                 spec,
                 engine.load(
                     # Sends a StreamingResponse before returning: post hooks run after the stream.
-                    sending_streams(spec.func, spec.http_output)
+                    sending_streams(spec.func, spec.http_output, spec.convert_result)
                     if spec.trigger == "http"
                     else spec.func,
                     info=spec.info(settings.route_prefix),

@@ -426,16 +426,25 @@ def _stream_here() -> ResponseStream | None:
     return reply.stream
 
 
-def sending_streams(func: Callable[..., Any], output: str | None) -> Callable[..., Any]:
+def sending_streams(
+    func: Callable[..., Any],
+    output: str | None,
+    settle: Callable[[Any, dict[str, Any]], Any] | None = None,
+) -> Callable[..., Any]:
     """``func``, an HTTP function whose response is ``output`` (``"$return"``, an ``Out``
     parameter's name, or ``None``), such that a :class:`~extkit.StreamingResponse` it answers
     with is sent before it returns, or collected when no host is answering. Keeps its signature
-    and its sync or async nature, as the engine reads them."""
+    and its sync or async nature, as the engine reads them.
+
+    ``settle(result, kwargs)``, when given, first turns what the function answered with into
+    extkit's types (``FunctionSpec.convert_result``): one wrapper around the function, not two."""
     returns = output == "$return"
     if inspect.iscoroutinefunction(inspect.unwrap(func)):
 
         async def call_async(**kwargs: Any) -> Any:
             result = await func(**kwargs)
+            if settle is not None:
+                result = settle(result, kwargs)
             if type(result) is HttpResponse or (returns and type(result) is str):
                 return result
             response = _streaming(result, kwargs, output)
@@ -451,6 +460,8 @@ def sending_streams(func: Callable[..., Any], output: str | None) -> Callable[..
 
     def call(**kwargs: Any) -> Any:
         result = func(**kwargs)
+        if settle is not None:
+            result = settle(result, kwargs)
         if type(result) is HttpResponse or (returns and type(result) is str):
             return result
         response = _streaming(result, kwargs, output)

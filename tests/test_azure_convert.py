@@ -18,14 +18,17 @@ from extkit.app import FunctionSpec
 from extkit.azure._app import wants_library_types
 from extkit.azure._convert import (
     AzureHttpRequest,
+    azure_http_request,
     azure_response,
     convert_trigger,
     copy_back,
     extkit_response,
     returning_extkit_types,
+    settling,
 )
 from extkit.bindings import build_args, to_http_response
 from extkit.schedule import ScheduleStatus, TimerRequest, parse_schedule
+from extkit.streaming import sending_streams
 from extkit.testing import CapturedLogs
 
 
@@ -40,9 +43,27 @@ def host_request(**overrides: Any) -> HttpRequest:
     return HttpRequest("post", "http://localhost/api/items/7?name=Ada", **fields)
 
 
-def test_the_request_is_the_library_s_own_type_with_its_behaviour() -> None:
-    request = convert_trigger(host_request())
-    assert isinstance(request, func.HttpRequest)
+def built_by_the_host() -> AzureHttpRequest:
+    """The request as the host builds it for an azure-typed function: from what it read."""
+    return azure_http_request(
+        "post",
+        "http://localhost/api/items/7?name=Ada",
+        headers={"content-type": "application/json", "x-custom": "yes"},
+        params={"name": "Ada"},
+        route_params={"id": 7},
+        body=b'{"n": 1}',
+    )
+
+
+@pytest.mark.parametrize(
+    "made",
+    [lambda: convert_trigger(host_request()), built_by_the_host],
+    ids=["converted", "built by the host"],
+)
+def test_the_request_is_the_library_s_own_type_with_its_behaviour(made: Any) -> None:
+    request = made()
+    assert isinstance(request, func.HttpRequest) and isinstance(request, HttpRequest)
+    assert convert_trigger(request) is request
     assert request.method == "POST"
     assert request.url == "http://localhost/api/items/7?name=Ada"
     assert request.get_body() == b'{"n": 1}' and type(request.get_body()) is bytes
@@ -108,6 +129,17 @@ def test_a_library_response_becomes_the_http_answer() -> None:
     assert extkit_response("text") is None
 
 
+def test_a_library_response_with_odd_values_converts_as_extkit_s_constructor_would() -> None:
+    """Values the library keeps as given (an empty mimetype or charset) get extkit's defaults,
+    as an ``extkit.HttpResponse`` made of them would."""
+    response = extkit_response(func.HttpResponse(b"raw", mimetype="", charset=""))
+    expected = HttpResponse(b"raw", mimetype="", charset="")
+    assert response is not None
+    assert (response.mimetype, response.charset) == (expected.mimetype, expected.charset)
+    assert (response.mimetype, response.charset) == ("application/octet-stream", "utf-8")
+    assert dict(response.headers) == {} and response.get_body() == b"raw"
+
+
 def test_an_azure_written_hook_s_changes_to_its_view_reach_the_response() -> None:
     response = HttpResponse("body", headers={"X-Keep": "1"})
     view = azure_response(response)
@@ -158,6 +190,25 @@ def test_a_library_response_set_on_an_out_becomes_extkit_s() -> None:
     assert returning_extkit_types(main, ["res"])(req=None, res=out) is None
     value = out.get()
     assert isinstance(value, HttpResponse) and value.status_code == 202
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_the_loader_s_one_wrapper_of_an_http_function_settles_its_answer(is_async: bool) -> None:
+    """How the loader wraps an azure-typed HTTP function: the streaming wrapper settles first."""
+
+    def main(req: func.HttpRequest, res: func.Out[func.HttpResponse]) -> func.HttpResponse:
+        res.set(func.HttpResponse("out", status_code=202))
+        return func.HttpResponse("returned", status_code=203)
+
+    async def main_async(req: func.HttpRequest, res: func.Out[func.HttpResponse]) -> Any:
+        return main(req, res)
+
+    wrapped = sending_streams(main_async if is_async else main, "$return", settling(["res"]))
+    out: Out[Any] = Out()
+    result = asyncio.run(wrapped(req=None, res=out)) if is_async else wrapped(req=None, res=out)
+    assert type(result) is HttpResponse and result.status_code == 203
+    value = out.get()
+    assert type(value) is HttpResponse and value.get_body() == b"out"
 
 
 def test_an_async_function_stays_async() -> None:

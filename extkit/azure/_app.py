@@ -121,14 +121,26 @@ def wants_library_types(spec: FunctionSpec) -> bool:
     return not hints and _imports_library(spec.func)
 
 
-def _azure_typed(spec: FunctionSpec) -> FunctionSpec:
-    from ._convert import convert_trigger, returning_extkit_types
+def _azure_fields(
+    func: Callable[..., Any], trigger: str, outputs: tuple[str, ...]
+) -> dict[str, Any]:
+    """The spec fields of a function that expects the library's types: an HTTP function gets
+    the library's request as the host builds it and its response is converted in the loader's
+    one wrapper; any other trigger's value is converted, and its outputs by a wrapper here."""
+    from ._convert import azure_http_request, convert_trigger, returning_extkit_types, settling
 
-    return dataclasses.replace(
-        spec,
-        func=returning_extkit_types(spec.func, spec.outputs),
-        convert_trigger=convert_trigger,
-    )
+    if trigger == "http":
+        return {
+            "func": func,
+            "convert_trigger": convert_trigger,
+            "make_request": azure_http_request,
+            "convert_result": settling(outputs),
+        }
+    return {"func": returning_extkit_types(func, outputs), "convert_trigger": convert_trigger}
+
+
+def _azure_typed(spec: FunctionSpec) -> FunctionSpec:
+    return dataclasses.replace(spec, **_azure_fields(spec.func, spec.trigger, spec.outputs))
 
 
 def adapt_app(specs: list[FunctionSpec], registry: Registry | None) -> list[FunctionSpec]:
@@ -196,8 +208,6 @@ def function_app_specs(
     except ValueError as exc:  # the library's own checks: no trigger, a name used twice
         problems.append(f"{where}: {exc}")
         return []
-    from ._convert import convert_trigger, returning_extkit_types
-
     lifespan = _AsgiAppLifespan(apps[0]) if isinstance(apps[0], func.AsgiFunctionApp) else None
     specs = []
     for function in declared:
@@ -212,12 +222,11 @@ def function_app_specs(
         specs.append(
             FunctionSpec(
                 name=name,
-                func=returning_extkit_types(user, fields["outputs"]),
                 source_file=source,
                 directory=os.path.dirname(source) if source else str(script.parent),
                 layout="decorator",
-                convert_trigger=convert_trigger,
                 lifespan=lifespan,
+                **_azure_fields(user, fields["trigger"], fields["outputs"]),
                 **fields,
             )
         )

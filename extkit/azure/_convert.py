@@ -4,12 +4,15 @@ Inside extkit an invocation's data are extkit types; code written against ``azur
 sees that library's types. The seams, each crossed once per invocation (or per Azure-written
 post hook):
 
-- in: the host's :class:`extkit.HttpRequest` becomes an :class:`AzureHttpRequest` before the
-  hooks run, so the function and every hook see the same object in ``func_args``; a timer's
-  :class:`extkit.TimerRequest` becomes an ``azure.functions.TimerRequest``;
+- in: the host builds an :class:`AzureHttpRequest` from what it read
+  (:func:`azure_http_request`), and an :class:`extkit.HttpRequest` made by other code becomes
+  one (:func:`convert_trigger`), before the hooks run, so the function and every hook see the
+  same object in ``func_args``; a timer's :class:`extkit.TimerRequest` becomes an
+  ``azure.functions.TimerRequest``;
 - out: a ``func.HttpResponse`` the function returns (or sets on an ``Out``) becomes an
-  :class:`extkit.HttpResponse` as soon as the function returns (:func:`returning_extkit_types`),
-  so extkit extensions' post hooks and the host read it as they read any response;
+  :class:`extkit.HttpResponse` as soon as the function returns (:func:`settling`, run in the
+  loader's wrapper of an HTTP function; :func:`returning_extkit_types` for others), so extkit
+  extensions' post hooks and the host read it as they read any response;
 - Azure-written post hooks get a ``func.HttpResponse`` built from that response, and what they
   change in it is copied back (:func:`azure_response`, :func:`copy_back`).
 
@@ -29,18 +32,20 @@ from wsgiref.headers import Headers as WsgiHeaders
 import azure.functions as func
 from azure.functions.timer import TimerRequest as _AzureTimerRequest
 
-from ..http import Headers, HttpRequest, HttpResponse, Out
+from ..http import Headers, HttpRequest, HttpResponse, Out, _checked_response
 from ..redaction import redact
 from ..schedule import ScheduleStatus, TimerRequest
 
 __all__ = [
     "AzureHttpRequest",
+    "azure_http_request",
     "azure_response",
     "azure_timer",
     "convert_trigger",
     "copy_back",
     "extkit_response",
     "returning_extkit_types",
+    "settling",
 ]
 
 _AzureResponse: Final = func.HttpResponse
@@ -63,18 +68,42 @@ class AzureHttpRequest(func.HttpRequest, HttpRequest):  # type: ignore[override]
 def azure_request(request: HttpRequest) -> AzureHttpRequest:
     """The request as the reference worker hands it to a function (route values as text).
 
-    Runs for every request: extkit's own header mapping is read as the plain dict it holds
-    underneath (the generic ``Mapping.items()`` costs a lookup per header), and empty mappings
-    are not copied."""
+    For a request made by other code than the host (``extkit invoke``, a test): extkit's own
+    header mapping is read as the plain dict it holds underneath (the generic
+    ``Mapping.items()`` costs a lookup per header)."""
     headers = request.headers
-    route = request.route_params
-    return AzureHttpRequest(
+    return azure_http_request(
         request.method,
         request.url,
         headers=headers.first_values() if type(headers) is Headers else headers,
-        params=request.params or None,
-        route_params={name: str(value) for name, value in route.items()} if route else None,
+        params=request.params,
+        route_params=request.route_params,
         body=request.get_body(),
+    )
+
+
+def azure_http_request(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    params: Mapping[str, str],
+    route_params: Mapping[str, Any],
+    body: bytes,
+) -> AzureHttpRequest:
+    """The request of an azure-typed function, made from the parts the host has read, with
+    :class:`extkit.HttpRequest`'s keywords: the host builds it instead of an extkit request,
+    which would only be converted (every request pays for it). Route values become text, as
+    the reference worker gives them."""
+    return AzureHttpRequest(
+        method,
+        url,
+        headers=headers,
+        params=params,
+        route_params={name: str(value) for name, value in route_params.items()}
+        if route_params
+        else route_params,
+        body=body,
     )
 
 
@@ -102,6 +131,8 @@ def convert_trigger(value: Any) -> Any:
     """The trigger value an azure-typed function receives; values already of the library's
     types (a test passing a ``func.HttpRequest``) pass unchanged."""
     kind = type(value)  # exact types first: ABC isinstance checks cost more than the rest
+    if kind is AzureHttpRequest:  # the host's, for an azure-typed function
+        return value
     if kind is HttpRequest:
         return azure_request(value)
     if kind is TimerRequest:
@@ -123,23 +154,31 @@ def extkit_response(value: Any) -> HttpResponse | None:
     ``Set-Cookie`` from ``func.AsgiMiddleware``) keeps every value."""
     if type(value) is not _AzureResponse and not isinstance(value, _AzureResponse):
         return None
+    body, status_code = value.get_body(), value.status_code
+    mimetype, charset = value.mimetype, value.charset
+    headers = value.headers
+    if type(body) is bytes and type(status_code) is int and mimetype and charset:
+        # What extkit's constructor would make of these as they are (the library's own
+        # defaults included): built without checking them again, for every response.
+        return _checked_response(
+            body,
+            status_code,
+            Headers.from_items(headers.items()) if headers else Headers(),
+            mimetype,
+            charset,
+        )
     return HttpResponse(
-        value.get_body(),
-        status_code=value.status_code,
-        headers=_extkit_headers(value.headers),
-        mimetype=value.mimetype,
-        charset=value.charset,
+        body,
+        status_code=status_code,
+        headers=_extkit_headers(headers),
+        mimetype=mimetype,
+        charset=charset,
     )
 
 
 def _extkit_headers(headers: Any) -> Headers | None:
     """The library's response headers (``items()`` lists a repeated name once per value)."""
-    if not headers:
-        return None
-    converted = Headers()
-    for name, value in headers.items():
-        converted.add_header(name, value)
-    return converted
+    return Headers.from_items(headers.items()) if headers else None
 
 
 def azure_response(response: HttpResponse) -> func.HttpResponse:
@@ -170,17 +209,31 @@ def copy_back(view: func.HttpResponse, response: HttpResponse) -> None:
     response.headers = _extkit_headers(view.headers) or Headers()
 
 
-def _settle(result: Any, kwargs: Mapping[str, Any], outputs: tuple[str, ...]) -> Any:
-    for name in outputs:
+def settling(outputs: Iterable[str] = ()) -> Callable[[Any, Mapping[str, Any]], Any]:
+    """What turns an azure-typed function's outcome into extkit's types: ``settle(result,
+    kwargs)`` gives the result, a ``func.HttpResponse`` as an :class:`extkit.HttpResponse`, after
+    doing the same to the value of each ``Out`` parameter named in ``outputs``. The loader runs
+    it in the one wrapper it puts around an HTTP function (``FunctionSpec.convert_result``)."""
+    names = tuple(outputs)
+
+    def settle(result: Any, kwargs: Mapping[str, Any]) -> Any:
+        if names:
+            _settle_outputs(kwargs, names)
+        if type(result) is HttpResponse or result is None:
+            return result
+        converted = extkit_response(result)
+        return result if converted is None else converted
+
+    return settle
+
+
+def _settle_outputs(kwargs: Mapping[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
         out = kwargs.get(name)
         if isinstance(out, Out):
             converted = extkit_response(out.get())
             if converted is not None:
                 out.set(converted)
-    if type(result) is HttpResponse or result is None:
-        return result
-    converted = extkit_response(result)
-    return result if converted is None else converted
 
 
 def returning_extkit_types(
@@ -188,19 +241,20 @@ def returning_extkit_types(
 ) -> Callable[..., Any]:
     """Wrap ``function`` so a ``func.HttpResponse`` it returns, or sets on one of the ``Out``
     parameters named in ``outputs``, is an :class:`extkit.HttpResponse` by the time post hooks
-    run. The wrapper keeps the function's signature (``inspect.signature`` follows it) and its
-    sync or async nature."""
-    names = tuple(outputs)
+    run (:func:`settling`; for a function the loader does not wrap for HTTP itself). The wrapper
+    keeps the function's signature (``inspect.signature`` follows it) and its sync or async
+    nature."""
+    settle = settling(outputs)
     if inspect.iscoroutinefunction(function):
 
         @functools.wraps(function)
         async def call_async(*args: Any, **kwargs: Any) -> Any:
-            return _settle(await function(*args, **kwargs), kwargs, names)
+            return settle(await function(*args, **kwargs), kwargs)
 
         return call_async
 
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
-        return _settle(function(*args, **kwargs), kwargs, names)
+        return settle(function(*args, **kwargs), kwargs)
 
     return call

@@ -253,7 +253,7 @@ class HttpResponse:
         return f"HttpResponse(status_code={self.status_code}, mimetype={self.mimetype!r})"
 
 
-def _checked_response(
+def response_from_parts(
     body: bytes, status_code: int, headers: Headers, mimetype: str, charset: str
 ) -> HttpResponse:
     """An :class:`HttpResponse` of values already as its constructor would make them (a

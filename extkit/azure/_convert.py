@@ -32,7 +32,7 @@ from wsgiref.headers import Headers as WsgiHeaders
 import azure.functions as func
 from azure.functions.timer import TimerRequest as _AzureTimerRequest
 
-from ..http import Headers, HttpRequest, HttpResponse, Out, _checked_response
+from ..http import Headers, HttpRequest, HttpResponse, Out, response_from_parts
 from ..redaction import redact
 from ..schedule import ScheduleStatus, TimerRequest
 
@@ -160,7 +160,7 @@ def extkit_response(value: Any) -> HttpResponse | None:
     if type(body) is bytes and type(status_code) is int and mimetype and charset:
         # What extkit's constructor would make of these as they are (the library's own
         # defaults included): built without checking them again, for every response.
-        return _checked_response(
+        return response_from_parts(
             body,
             status_code,
             Headers.from_items(headers.items()) if headers else Headers(),

@@ -71,30 +71,36 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
 RAN_TO_THE_END = "-- the page's blocks ran to the end --"
 
 
-def _run_page(page: Path, python: str, folder: Path, env: dict[str, str]) -> None:
+def _run_page(page: Path, python: str, folder: Path, env: dict[str, str]) -> list[str]:
     """Paste the page into one file in empty folders and run it (and, where the page says so,
-    run it as a test file with pytest)."""
+    run it as a test file with pytest). Returns what went wrong: empty when the script ran every
+    block to the end and pytest passed every test the page defines."""
     pasted = _pasted(page)
-    assert pasted.strip(), f"{page.name} has no python blocks to run"
+    if not pasted.strip():
+        return [f"{page.name} has no python blocks to run"]
+    problems = []
     as_script = folder / "script"
     as_script.mkdir()
     script = f"{pasted}\n\nprint({RAN_TO_THE_END!r})\n"
     (as_script / "page.py").write_text(script, encoding="utf-8")
     out = _run([python, "page.py"], as_script, env)
-    assert out.rstrip().endswith(RAN_TO_THE_END), out
+    if not out.rstrip().endswith(RAN_TO_THE_END):
+        problems.append(f"the script stopped before its last block:\n{out}")
     if page.name in AS_TEST_FILE:
         as_tests = folder / "tests"
         as_tests.mkdir()
         test_file = as_tests / f"test_{page.stem.replace('-', '_')}.py"
-        test_file.write_text(_pasted(page), encoding="utf-8")
+        test_file.write_text(pasted, encoding="utf-8")
         out = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], as_tests, env)
-        tests = re.findall(r"^def (test_\w+)\(", _pasted(page), re.MULTILINE)
-        assert re.search(rf"\b{len(tests)} passed\b", out), out
+        tests = re.findall(r"^def (test_\w+)\(", pasted, re.MULTILINE)
+        if not re.search(rf"\b{len(tests)} passed\b", out):
+            problems.append(f"pytest did not pass the page's {len(tests)} tests:\n{out}")
+    return problems
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_a_page_runs_as_one_file_in_a_fresh_interpreter(page: Path, tmp_path: Path) -> None:
-    _run_page(page, sys.executable, tmp_path, host_environment())
+    assert _run_page(page, sys.executable, tmp_path, host_environment()) == []
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
@@ -143,4 +149,4 @@ def test_a_page_runs_as_one_file_in_a_fresh_virtualenv(
     tmp_path: Path,
 ) -> None:
     python, env = environment_for(page)
-    _run_page(page, python, tmp_path, env)
+    assert _run_page(page, python, tmp_path, env) == []

@@ -320,7 +320,7 @@ class Host:
         if response is None:
             return  # the client went away before the request was complete
         if type(response) is not HttpResponse and isinstance(response, StreamingResponse):
-            stream = response.sending
+            stream = response.stream
             if stream is None:  # not sent yet: an extension answered with it (ShortCircuit)
                 await self._stream_late(scope, receive, send, response)
             else:  # the function's, sent while it ran

@@ -253,22 +253,6 @@ class HttpResponse:
         return f"HttpResponse(status_code={self.status_code}, mimetype={self.mimetype!r})"
 
 
-def response_from_parts(
-    body: bytes, status_code: int, headers: Headers, mimetype: str, charset: str
-) -> HttpResponse:
-    """An :class:`HttpResponse` of values already as its constructor would make them (a
-    ``bytes`` body, an ``int`` status, non-empty mimetype and charset), built without checking
-    them again: converting another library's response, for every request of code written
-    against it."""
-    response = HttpResponse.__new__(HttpResponse)
-    response.status_code = status_code
-    response.headers = headers
-    response.charset = charset
-    response.mimetype = mimetype
-    response._body = body
-    return response
-
-
 async def _whole(body: bytes) -> AsyncIterator[bytes]:
     if body:
         yield body
@@ -307,7 +291,7 @@ class StreamingResponse(HttpResponse):
         self.content = content
         #: The host's stream sending it, once its head has gone (``None`` before, and outside
         #: a host).
-        self.sending: ResponseStream | None = None
+        self.stream: ResponseStream | None = None
 
     @property
     def tail(self) -> bytes:

@@ -261,7 +261,7 @@ class ResponseStream:
     async def _begin(self, response: StreamingResponse) -> bool:
         """Send the head; whether the content is to be sent after it."""
         self.response = response
-        response.sending = self
+        response.stream = self
         start, whole = self._sending.start(self._scope, response)
         self._gone = asyncio.Event()
         self._state = _SENDING

@@ -32,7 +32,7 @@ from wsgiref.headers import Headers as WsgiHeaders
 import azure.functions as func
 from azure.functions.timer import TimerRequest as _AzureTimerRequest
 
-from ..http import Headers, HttpRequest, HttpResponse, Out, response_from_parts
+from ..http import Headers, HttpRequest, HttpResponse, Out
 from ..redaction import redact
 from ..schedule import ScheduleStatus, TimerRequest
 
@@ -154,25 +154,12 @@ def extkit_response(value: Any) -> HttpResponse | None:
     ``Set-Cookie`` from ``func.AsgiMiddleware``) keeps every value."""
     if type(value) is not _AzureResponse and not isinstance(value, _AzureResponse):
         return None
-    body, status_code = value.get_body(), value.status_code
-    mimetype, charset = value.mimetype, value.charset
-    headers = value.headers
-    if type(body) is bytes and type(status_code) is int and mimetype and charset:
-        # What extkit's constructor would make of these as they are (the library's own
-        # defaults included): built without checking them again, for every response.
-        return response_from_parts(
-            body,
-            status_code,
-            Headers.from_items(headers.items()) if headers else Headers(),
-            mimetype,
-            charset,
-        )
     return HttpResponse(
-        body,
-        status_code=status_code,
-        headers=_extkit_headers(headers),
-        mimetype=mimetype,
-        charset=charset,
+        value.get_body(),
+        status_code=value.status_code,
+        headers=_extkit_headers(value.headers),
+        mimetype=value.mimetype,
+        charset=value.charset,
     )
 
 

@@ -109,6 +109,18 @@ def test_wrong_method_is_405_listing_every_matching_routes_methods() -> None:
     assert r.resolve("PUT", "/api/items/5").target == "write"
 
 
+def test_a_path_asked_for_again_resolves_as_the_first_time() -> None:
+    r = router(("hello", "get", ["GET"]))
+    for _ in range(2):  # the second time the router has seen the path
+        assert r.resolve("GET", "/api/Hello/") == Resolution(200, "get", {})
+        assert r.resolve("POST", "/api/Hello/") == Resolution(405, allowed=("GET",))
+    first = r.resolve("GET", "/api/hello")
+    first.params["changed"] = "by the caller"
+    assert r.resolve("GET", "/api/hello").params == {}
+    r.add("hello", "post", ["POST"])  # a route added later is found for a path seen before
+    assert r.resolve("POST", "/api/Hello/") == Resolution(200, "post", {})
+
+
 def test_unknown_path_is_404_not_405() -> None:
     r = router(("items", "items", ["GET"]))
     assert r.resolve("POST", "/api/nothing").status == 404

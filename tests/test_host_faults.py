@@ -217,24 +217,52 @@ def test_json_nested_too_deeply_is_a_value_error_for_the_function(host: HostProc
     assert response.text.startswith("ValueError") and "nested too deeply" in response.text
 
 
+def framed_twice(path: str) -> bytes:
+    """A request with both Content-Length and Transfer-Encoding, and a second request after it,
+    as a smuggling attempt would send it. RFC 9112, 6.3: the server must close the connection
+    after responding, so the second is never read as a request."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        "GET /api/sync/none HTTP/1.1\r\nHost: x\r\n\r\n"
+    ).encode()
+
+
 @pytest.mark.parametrize("path", ["/api/sync/none", "/nowhere"])
 def test_a_request_with_content_length_and_transfer_encoding_is_answered_then_closed(
     host: HostProcess, path: str
 ) -> None:
-    # RFC 9112, 6.3: the server must close the connection after responding, so what follows
-    # (here a second request, as a smuggling attempt would send it) is never read as a request.
-    framed_twice = (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-    ).encode()
-    follower = b"GET /api/sync/none HTTP/1.1\r\nHost: x\r\n\r\n"
     started = time.monotonic()
-    received = raw_exchange(host, framed_twice + follower, timeout=4.0)
+    received = raw_exchange(host, framed_twice(path), timeout=4.0)
     assert time.monotonic() - started < 3.0, "the server left the connection open"
     head = received.split(b"\r\n\r\n", 1)[0].lower()
     assert head.startswith(b"http/1.1 "), received
     assert b"connection: close" in head
     # httptools (the default where installed) refuses such a request itself (400, before the
-    # app: no invocation); on h11 the host answers it.
+    # app: no invocation); on h11 the host answers it (below).
     assert head.startswith(b"http/1.1 400 ") or b"x-invocation-id: " in head, received
+    assert received.count(b"HTTP/1.1 ") == 1, received
+
+
+@pytest.fixture(scope="module")
+def h11_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
+    """The fault app served on h11, which hands a request framed two ways to the host."""
+    app = fault_app(tmp_path_factory.mktemp("faults-h11"))
+    with running_host(app, "--http", "h11") as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [("/api/sync/none", b"200"), ("/nowhere", b"404")], ids=["function", "404"]
+)
+def test_on_h11_the_host_answers_a_request_framed_twice_and_closes_the_connection(
+    h11_host: HostProcess, path: str, status: bytes
+) -> None:
+    # A function's answer (the host read the request's headers) and the host's own 404 (it
+    # did not get that far) alike.
+    received = raw_exchange(h11_host, framed_twice(path), timeout=4.0)
+    head = received.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 " + status + b" "), received
+    assert b"x-invocation-id: " in head
+    assert b"connection: close" in head
     assert received.count(b"HTTP/1.1 ") == 1, received

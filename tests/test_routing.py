@@ -167,8 +167,10 @@ def test_a_route_that_is_one_catch_all_takes_every_path_under_the_prefix() -> No
 def test_literal_routes_win_over_a_whole_app_catch_all() -> None:
     r = router(("{*route}", "app", None), ("health", "health", ["GET"]))
     assert r.resolve("GET", "/API/Health/").target == "health"
-    found = r.resolve("POST", "/api/health")  # not the literal route's method: the app's
-    assert (found.target, found.params) == ("app", {"route": "health"})
+    for _ in range(2):  # the second time the router has seen the path
+        found = r.resolve("POST", "/api/health")  # not the literal route's method: the app's
+        assert (found.target, found.params) == ("app", {"route": "health"})
+        assert r.resolve("GET", "/api/health").target == "health"
     assert r.resolve("GET", "/API/Shop/Cart").params == {"route": "Shop/Cart"}
     assert r.resolve("GET", "/apis/shop").status == 404
     bare = router(("{*route}", "app", None), prefix="")

@@ -344,8 +344,6 @@ class Host:
             return _plain(404, self._not_found if path == "/" else "Not Found")
         fn, level = target
         headers = _headers(scope)
-        # For the answer's head (``_start``): whether this request is framed twice.
-        scope[_FRAMED_TWICE] = "content-length" in headers and "transfer-encoding" in headers
         query = scope.get("query_string", b"").decode("latin-1")
         params = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
         if level != "anonymous" and not self.keys.allows(
@@ -576,10 +574,7 @@ class Host:
         body = None if streamed else response.get_body()
         if body is not None:
             raw.append((b"content-length", str(len(body)).encode()))
-        framed_twice = scope.get(_FRAMED_TWICE)
-        if framed_twice is None:  # answered before its headers were read (health, 404, CORS)
-            framed_twice = _framed_twice(scope["headers"])
-        if framed_twice:
+        if _framed_twice(scope["headers"]):
             raw.append((b"connection", b"close"))
         if response.status_code in (204, 304) or scope["method"] == "HEAD":
             body = b""
@@ -712,9 +707,6 @@ class Host:
 #: HTTP versions where a request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no
 #: body (RFC 9112, 6.3): a GET is answered without waiting for a body message from the server.
 _BODILESS_WITHOUT_LENGTH: Final = frozenset({"1.0", "1.1"})
-#: The scope key where a request's handling notes whether it has both ``Content-Length`` and
-#: ``Transfer-Encoding``, found while reading its headers, for the answer's head.
-_FRAMED_TWICE: Final = "extkit.framed_twice"
 
 
 def _more(held: int) -> str:

@@ -57,8 +57,6 @@ _Check = Callable[[Any], Any]
 _INT: Final = re.compile(r"[+-]?[0-9]+")
 _FLOAT: Final = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _ALPHA: Final = re.compile(r"[A-Za-z]+")
-#: How many raw request paths a router remembers as naming a literal route.
-_SEEN_PATHS: Final = 1024
 
 
 def _integer(bits: int) -> _Check:
@@ -457,9 +455,6 @@ class Router(Generic[T]):
         # catch-all for every method (an AsgiFunctionApp's): it takes whatever no literal route
         # does, worked out without splitting the path.
         self._rest: tuple[str, T] | None = None
-        # Raw request paths seen to name a literal route, and its routes: the path a client
-        # asks for again and again is found with one lookup. Bounded: the paths are the clients'.
-        self._seen: dict[str, list[_Route[T]]] = {}
 
     def add(
         self, template: str | RouteTemplate, target: T, methods: Iterable[str] | None = None
@@ -475,7 +470,6 @@ class Router(Generic[T]):
                     "(same path and overlapping methods)"
                 )
         route = _Route(parsed, wanted, target, len(self._routes))
-        self._seen.clear()  # a path seen may now have another route, or a better one
         self._routes.append(route)
         self._routes.sort(key=lambda r: (r.template.precedence, r.seq))
         if parsed.is_literal:
@@ -490,25 +484,16 @@ class Router(Generic[T]):
     def resolve(self, method: str, path: str) -> Resolution[T]:
         """Resolve a raw request path (``/api/items/5``) and method."""
         method = method.upper()
-        seen = self._seen.get(path)
-        if seen is not None:
-            for route in seen:
-                if route.methods is None or method in route.methods:
-                    return Resolution(200, route.target, {})
-        elif "%" not in path and "//" not in path:
+        if "%" not in path and "//" not in path:
             # Fast paths, most apps' common case: nothing to decode, and a literal route or the
             # catch-all of a whole web framework.
             given = path.strip("/")
             key = given.lower()
             prefix = self._prefix_text
             if self._literal and key.startswith(prefix):
-                routes = self._literal.get(key[len(prefix) :])
-                if routes is not None:
-                    if len(self._seen) < _SEEN_PATHS:
-                        self._seen[path] = routes
-                    for route in routes:
-                        if route.methods is None or method in route.methods:
-                            return Resolution(200, route.target, {})
+                for route in self._literal.get(key[len(prefix) :], ()):
+                    if route.methods is None or method in route.methods:
+                        return Resolution(200, route.target, {})
             if self._rest is not None:
                 if not (key.startswith(prefix) or key + "/" == prefix):
                     return Resolution(404)

@@ -196,31 +196,12 @@ class Host:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind != "http":
-            if kind == "lifespan":
-                await self._lifespan(receive, send)
-            elif kind == "websocket":
-                await send({"type": "websocket.close", "code": 1003})
-            return
-        # An HTTP request, answered here rather than in a coroutine of its own: every request is.
-        try:
-            response = await self._answer(scope, receive, send)
-        except Exception:  # a bug here must cost one request, never the server
-            _log.exception("the host failed to handle %s %s", scope.get("method"), scope["path"])
-            response = _plain(500, "Internal Server Error")
-        if response is None:
-            return  # the client went away before the request was complete
-        if type(response) is not HttpResponse and isinstance(response, StreamingResponse):
-            stream = response.stream
-            if stream is None:  # not sent yet: an extension answered with it (ShortCircuit)
-                await self._stream_late(scope, receive, send, response)
-            else:  # the function's, sent while it ran
-                await stream.finish()
-            return
-        # A whole response, sent here rather than by a helper coroutine: every request is one.
-        start, body = self._start(scope, response)
-        await send(start)
-        await send({"type": "http.response.body", "body": body or b""})
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1003})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -329,6 +310,26 @@ class Host:
         return work.done()
 
     # --- HTTP -----------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self._answer(scope, receive, send)
+        except Exception:  # a bug here must cost one request, never the server
+            _log.exception("the host failed to handle %s %s", scope.get("method"), scope["path"])
+            response = _plain(500, "Internal Server Error")
+        if response is None:
+            return  # the client went away before the request was complete
+        if type(response) is not HttpResponse and isinstance(response, StreamingResponse):
+            stream = response.stream
+            if stream is None:  # not sent yet: an extension answered with it (ShortCircuit)
+                await self._stream_late(scope, receive, send, response)
+            else:  # the function's, sent while it ran
+                await stream.finish()
+            return
+        # A whole response, sent here rather than by a helper coroutine: every request is one.
+        start, body = self._start(scope, response)
+        await send(start)
+        await send({"type": "http.response.body", "body": body or b""})
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send) -> HttpResponse | None:
         method: str = scope["method"]

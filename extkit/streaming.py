@@ -38,11 +38,11 @@ from .errors import ClientDisconnected, RequestBodyTooLarge
 from .http import Headers, HttpRequest, HttpResponse, Out, StreamingResponse, body_bytes
 
 __all__ = [
+    "Reply",
     "RequestBody",
     "ResponseStream",
     "Sending",
     "StreamedRequest",
-    "Reply",
     "answering",
     "done_answering",
     "sending_streams",
@@ -418,7 +418,9 @@ def done_answering(token: contextvars.Token[Reply | None]) -> None:
 
 
 def _stream_here() -> ResponseStream | None:
-    """A new stream for the reply the running invocation answers; ``None`` outside a host."""
+    """A new stream for the reply the running invocation answers; ``None`` outside a host, and
+    in a task the invocation started that outlived it (its copy of the context still holds the
+    reply, whose answer has gone)."""
     reply = _reply.get()
     if reply is None or current_invocation() is None:
         return None

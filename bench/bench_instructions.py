@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_http import HAND, STACKS, Server, free_port, servers
+from bench_http import HAND, STACKS, Server, servers
 
 WARM_UP = 100
 #: The servers counted, and the one each is compared with (the same work done without extkit).
@@ -43,8 +43,9 @@ COMPARED = {
 }
 
 
-def answered(port: int, requests: int, timeout: float = 180) -> None:
-    """Wait for the server to answer, then send ``requests`` more on the same connection."""
+def answered(port: int, requests: int, timeout: float = 600) -> None:
+    """Wait for the server to answer (start-up under callgrind is slow), then send ``requests``
+    more on the same connection."""
     deadline = time.monotonic() + timeout
     while True:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -68,9 +69,7 @@ def answered(port: int, requests: int, timeout: float = 180) -> None:
 
 def counted(server: Server, requests: int, workdir: Path) -> dict[str, int]:
     """callgrind's totals for ``server`` answering ``requests`` (plus the first one)."""
-    port = free_port()
-    command = [str(port) if part == str(server.port) else part for part in server.command]
-    out = workdir / f"callgrind.{port}"
+    out = workdir / f"callgrind.{server.port}"
     valgrind = [
         "valgrind",
         "--tool=callgrind",
@@ -80,10 +79,10 @@ def counted(server: Server, requests: int, workdir: Path) -> dict[str, int]:
     ]
     env = {**server.env, "PYTHONHASHSEED": "0"}  # the same dict layouts in every run
     process = subprocess.Popen(
-        [*valgrind, *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*valgrind, *server.command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        answered(port, requests)
+        answered(server.port, requests)
     finally:
         process.terminate()
         process.wait(120)
@@ -97,7 +96,8 @@ def counted(server: Server, requests: int, workdir: Path) -> dict[str, int]:
 
 
 def per_request(server: Server, requests: int, workdir: Path) -> dict[str, float]:
-    """Instructions, first-level cache misses and mispredicted branches per request."""
+    """Instructions, first-level cache misses and mispredicted branches per request (start-up,
+    the warm-up and shutdown left out)."""
     warm = counted(server, WARM_UP, workdir)
     more = counted(server, WARM_UP + requests, workdir)
     delta = {event: (more[event] - warm[event]) / requests for event in more}

@@ -41,7 +41,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -510,50 +509,18 @@ def over_http(args: argparse.Namespace) -> int:
 
 
 def instructions(args: argparse.Namespace) -> int:
-    """Each server under callgrind, answering a few hundred requests on one keep-alive
-    connection: the instructions one request costs it (the export thread included), the same on
-    a busy machine as on a quiet one. Two runs per server, of ``--requests`` and five times as
-    many; their difference divided by the extra requests leaves start-up and shutdown out."""
+    """Each server under callgrind (``bench_instructions.per_request``): the instructions one
+    request costs it, the export thread included, the same on a busy machine as on a quiet
+    one."""
     if not _can_run("valgrind", "--instructions"):
         return 0
-    import http.client
-    import re
-    import signal
-    import urllib.request
+    from bench_instructions import per_request as counted
 
-    def counted(server: Any, requests: int) -> int:
-        command = ["valgrind", "--tool=callgrind", "--trace-children=yes",
-                   "--callgrind-out-file=/dev/null", *server.command]  # fmt: skip
-        process = subprocess.Popen(
-            command, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + 600  # start-up under callgrind is slow
-        while True:
-            try:
-                with urllib.request.urlopen(server.url, timeout=5):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    raise SystemExit(f"{server.name} did not start under callgrind") from None
-                time.sleep(0.5)
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-        for _ in range(requests):
-            connection.request("GET", "/api/hello")
-            response = connection.getresponse()
-            response.read()
-            assert response.status == 200, (server.name, response.status)
-        connection.close()
-        process.send_signal(signal.SIGTERM)  # a clean stop: spans flushed, totals printed
-        _, errors = process.communicate(timeout=600)
-        return sum(int(found) for found in re.findall(r"Collected : (\d+)", errors))
-
-    small, large = args.requests, 5 * args.requests
     per_request: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="extkit-bench-tracing-") as tmp, ExitStack() as stack:
         sinks = [stack.enter_context(sink()) for _ in range(3)]
         for server in http_servers(Path(tmp), args.exporter, sinks):
-            cost = (counted(server, large) - counted(server, small)) / (large - small)
+            cost = counted(server, args.requests, Path(tmp))["instructions"]
             per_request.append((server.name, cost))
             print(f"{server.name}: {cost:,.0f} instructions/request", file=sys.stderr)
     base = per_request[0][1]
@@ -626,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the --http servers' instructions per request, under callgrind (needs valgrind)",
     )
     parser.add_argument(
-        "--requests", type=int, default=200, help="--instructions: requests of the short run (200)"
+        "--requests", type=int, default=800, help="--instructions: requests counted (800)"
     )
     parser.add_argument(
         "--exporter",

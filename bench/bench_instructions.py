@@ -28,9 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from bench_http import HAND, STACKS, Server, servers
+from bench_http import HAND, STACKS, Server, servers  # bench/ is on sys.path when run from it
 
 WARM_UP = 100
 #: The servers counted, and the one each is compared with (the same work done without extkit).
@@ -43,9 +41,12 @@ COMPARED = {
 }
 
 
-def answered(port: int, requests: int, timeout: float = 600) -> None:
+def answered(
+    port: int, requests: int, process: subprocess.Popen[bytes], timeout: float = 600
+) -> None:
     """Wait for the server to answer (start-up under callgrind is slow), then send ``requests``
-    more on the same connection."""
+    more on the same connection. Unlike ``bench_http.wait_ready``, no request is given up on
+    while it is answered, so every run counts the same number."""
     deadline = time.monotonic() + timeout
     while True:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -55,6 +56,8 @@ def answered(port: int, requests: int, timeout: float = 600) -> None:
             break
         except OSError:
             connection.close()
+            if process.poll() is not None:
+                raise SystemExit(f"the server on port {port} exited under callgrind") from None
             if time.monotonic() > deadline:
                 raise SystemExit(f"no answer on port {port} within {timeout:g} s") from None
             time.sleep(0.5)
@@ -82,7 +85,7 @@ def counted(server: Server, requests: int, workdir: Path) -> dict[str, int]:
         [*valgrind, *server.command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        answered(server.port, requests)
+        answered(server.port, requests, process)
     finally:
         process.terminate()
         process.wait(120)
